@@ -1,0 +1,75 @@
+"""Fixed-window rate limits counted in the shared cache (Redis in production).
+
+The counter is created with `add` and raised with `incr`, both atomic in Redis, so
+several server processes share one count. Limits come from `settings.RATE_LIMITS`
+(`"10/hour"`), and `settings.RATE_LIMITING_ENABLED` turns them all off.
+"""
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from core.errors import RateLimitExceeded
+
+_PERIOD_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window_seconds: int
+
+
+def rate_parse(text: str) -> Rate:
+    """`"10/hour"`, `"5/h"`, `"100/day"` or `"3/15minute"` (3 per 15 minutes)."""
+    count, _, period = text.strip().partition("/")
+    multiplier_digits = "".join(ch for ch in period if ch.isdigit())
+    unit = period[len(multiplier_digits) :].strip().lower().removesuffix("s") or "s"
+    if unit not in _PERIOD_SECONDS:
+        raise ValueError(f"Unknown rate period in {text!r}")
+    seconds = _PERIOD_SECONDS[unit]
+    limit = int(count)
+    if limit < 1:
+        raise ValueError(f"A rate needs a positive count: {text!r}")
+    return Rate(limit=limit, window_seconds=seconds * int(multiplier_digits or 1))
+
+
+def rate_limit_consume(*, scope: str, identifier: str, now: float | None = None) -> None:
+    """Count one attempt for `identifier` in `scope`; raise `RateLimitExceeded` past the limit."""
+    if not settings.RATE_LIMITING_ENABLED:
+        return
+    rate = rate_parse(settings.RATE_LIMITS[scope])
+    now = time.time() if now is None else now
+    window_index = int(now // rate.window_seconds)
+    digest = hashlib.sha256(identifier.encode()).hexdigest()[:32]
+    key = f"ratelimit:{scope}:{digest}:{window_index}"
+    count = _increment(key, timeout=rate.window_seconds + 5)
+    if count > rate.limit:
+        window_end = (window_index + 1) * rate.window_seconds
+        raise RateLimitExceeded(retry_after_seconds=max(1, math.ceil(window_end - now)))
+
+
+def _increment(key: str, *, timeout: int) -> int:
+    for _ in range(3):
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return cache.incr(key)
+        except ValueError:
+            # The key expired between add and incr: start the window again.
+            continue
+    raise RuntimeError(f"Could not count rate limit key {key}")

@@ -1,0 +1,90 @@
+from django.core.validators import EmailValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.emails import email_normalize
+from accounts.names import person_name_normalize
+from finances.models import PricingPlan, PurchaseTransaction
+from finances.units import cents_to_amount_string, minutes_to_hours_string
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "140.00"})
+class AmountField(serializers.Field):
+    """Integer cents shown as a decimal string of euros (or the purchase currency)."""
+
+    def to_representation(self, value: int) -> str:
+        return cents_to_amount_string(value)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "10.00"})
+class HoursField(serializers.Field):
+    """Integer minutes shown as a decimal string of hours."""
+
+    def to_representation(self, value: int) -> str:
+        return minutes_to_hours_string(value)
+
+
+class PricingPlanSerializer(serializers.ModelSerializer):
+    hours = HoursField(source="minutes")
+    price = AmountField(source="price_cents")
+
+    class Meta:
+        model = PricingPlan
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "plan_type",
+            "hours",
+            "price",
+            "currency",
+            "validity_days",
+            "billing_period",
+            "is_featured",
+            "display_order",
+        ]
+
+
+class StudentInfoSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    email = serializers.CharField(max_length=254)
+
+    def validate_name(self, value: str) -> str:
+        try:
+            return person_name_normalize(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from error
+
+    def validate_email(self, value: str) -> str:
+        email = email_normalize(value)
+        EmailValidator(message="Enter a valid email address.")(email)
+        return email
+
+
+class PurchaseInitiateInputSerializer(serializers.Serializer):
+    plan_id = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    student_info = StudentInfoSerializer(
+        required=False, help_text="Required for guests; optional when authenticated."
+    )
+
+
+class PurchasePlanSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="plan_id")
+    name = serializers.CharField(source="plan_name")
+    plan_type = serializers.ChoiceField(choices=PricingPlan.PlanType.choices)
+    hours = HoursField(source="minutes")
+    validity_days = serializers.IntegerField(allow_null=True)
+    billing_period = serializers.CharField(allow_null=True)
+
+
+class PurchaseInitiateOutputSerializer(serializers.Serializer):
+    transaction_id = serializers.UUIDField(source="purchase.pk")
+    payment_intent_id = serializers.CharField(source="purchase.stripe_payment_intent_id")
+    client_secret = serializers.CharField()
+    status = serializers.ChoiceField(
+        source="purchase.status", choices=PurchaseTransaction.Status.choices
+    )
+    amount = AmountField(source="purchase.amount_cents")
+    currency = serializers.CharField(source="purchase.currency")
+    plan = PurchasePlanSummarySerializer(source="purchase")

@@ -1,0 +1,13 @@
+from finances.models.balances import HoursLedgerEntry, StudentAccountBalance
+from finances.models.plans import Currency, PricingPlan
+from finances.models.purchases import PurchaseTransaction
+from finances.models.webhooks import WebhookEventLog
+
+__all__ = [
+    "Currency",
+    "HoursLedgerEntry",
+    "PricingPlan",
+    "PurchaseTransaction",
+    "StudentAccountBalance",
+    "WebhookEventLog",
+]

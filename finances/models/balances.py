@@ -1,0 +1,149 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from finances.units import cents_to_amount_string, minutes_to_hours_string
+
+
+class StudentAccountBalance(models.Model):
+    """A student's hours and money totals: a cache of the ledger, kept equal to it.
+
+    Only the ledger services change it, under its row lock, in the transaction that
+    appends the ledger entry. `verify_ledger` proves the equality.
+    """
+
+    student = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="account_balance",
+    )
+    purchased_minutes = models.IntegerField(default=0)
+    consumed_minutes = models.IntegerField(default=0)
+    refunded_minutes = models.IntegerField(default=0)
+    expired_minutes = models.IntegerField(default=0)
+    remaining_minutes = models.IntegerField(default=0)
+    paid_cents = models.IntegerField(default=0)
+    refunded_cents = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    purchased_minutes__gte=0,
+                    consumed_minutes__gte=0,
+                    refunded_minutes__gte=0,
+                    expired_minutes__gte=0,
+                    remaining_minutes__gte=0,
+                    paid_cents__gte=0,
+                    refunded_cents__gte=0,
+                ),
+                name="balance_totals_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    remaining_minutes=F("purchased_minutes")
+                    - F("consumed_minutes")
+                    - F("refunded_minutes")
+                    - F("expired_minutes")
+                ),
+                name="balance_remaining_is_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_cents__lte=F("paid_cents")), name="balance_refund_within_paid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id}: {self.remaining_hours} h"
+
+    @property
+    def remaining_hours(self) -> str:
+        return minutes_to_hours_string(self.remaining_minutes)
+
+    @property
+    def paid(self) -> str:
+        return cents_to_amount_string(self.paid_cents)
+
+
+class HoursLedgerEntry(models.Model):
+    """An append-only movement of a student's hours, drawn on one purchased lot.
+
+    Every entry names the purchase (the lot) its minutes belong to, so a lot's unused
+    minutes are the sum of its entries. `idempotency_key` makes each movement happen once
+    however often the event behind it is delivered.
+    """
+
+    class EntryType(models.TextChoices):
+        CREDIT = "CREDIT", "Credit (payment)"
+        DEBIT = "DEBIT", "Debit (lesson)"
+        DEBIT_REVERSAL = "DEBIT_REVERSAL", "Debit reversal (lesson cancelled)"
+        REFUND_REVERSAL = "REFUND_REVERSAL", "Refund reversal"
+        EXPIRY = "EXPIRY", "Expiry"
+
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    purchase_transaction = models.ForeignKey(
+        "finances.PurchaseTransaction", on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    entry_type = models.CharField(max_length=16, choices=EntryType.choices)
+    minutes = models.IntegerField(help_text="Signed: positive adds hours, negative removes them.")
+    amount_cents = models.IntegerField(default=0, help_text="Signed money movement, in cents.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Credits: lot expiry.")
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    stripe_event_id = models.CharField(max_length=255, blank=True)
+    lesson_reference = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "hours ledger entries"
+        indexes = [
+            models.Index(fields=["student", "created_at"], name="ledger_student_created_idx"),
+            models.Index(
+                fields=["student", "expires_at"],
+                condition=Q(entry_type="CREDIT"),
+                name="ledger_credit_expiry_idx",
+            ),
+            models.Index(
+                fields=["lesson_reference"],
+                condition=~Q(lesson_reference=""),
+                name="ledger_lesson_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase_transaction"],
+                condition=Q(entry_type="CREDIT"),
+                name="ledger_one_credit_per_purchase",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(entry_type="CREDIT", minutes__gt=0, amount_cents__gt=0)
+                    | Q(entry_type="DEBIT", minutes__lt=0, amount_cents=0)
+                    | Q(entry_type="DEBIT_REVERSAL", minutes__gt=0, amount_cents=0)
+                    | Q(entry_type="REFUND_REVERSAL", minutes__lte=0, amount_cents__lte=0)
+                    | Q(entry_type="EXPIRY", minutes__lt=0, amount_cents=0)
+                ),
+                name="ledger_entry_signs_match_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry_type} {self.minutes:+d} min ({self.idempotency_key})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only.")
+
+    @property
+    def hours(self) -> str:
+        return minutes_to_hours_string(self.minutes)

@@ -1,0 +1,196 @@
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from finances.models.plans import BillingPeriod, Currency, PricingPlan, hours_expiry
+from finances.units import cents_to_amount_string, minutes_to_hours_string
+
+
+class PurchaseTransaction(models.Model):
+    """One attempt to buy a plan, paid through one Stripe PaymentIntent.
+
+    What was sold (hours, price, currency, terms) is copied from the plan when the purchase
+    starts, so crediting never depends on the plan as it is later, nor on metadata.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        PROCESSING = "PROCESSING", "Processing"
+        COMPLETED = "COMPLETED", "Completed"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+        REFUNDED = "REFUNDED", "Refunded"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
+    )
+    purchased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="purchases_made",
+        null=True,
+        blank=True,
+        help_text="Who paid when it is not the student (a guardian).",
+    )
+    guardian_link = models.ForeignKey(
+        "accounts.GuardianStudentLink",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="purchases",
+        help_text="The parent/guardian link that made or approved this purchase.",
+    )
+    plan = models.ForeignKey(PricingPlan, on_delete=models.PROTECT, related_name="purchases")
+    plan_type = models.CharField(max_length=16, choices=PricingPlan.PlanType.choices)
+    plan_name = models.CharField(max_length=100)
+    minutes = models.PositiveIntegerField()
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    validity_days = models.PositiveIntegerField(null=True, blank=True)
+    billing_period = models.CharField(
+        max_length=8, choices=BillingPeriod.choices, null=True, blank=True
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    livemode = models.BooleanField(default=False)
+    stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    client_secret_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the PaymentIntent client secret."
+    )
+    failure_reason = models.TextField(blank=True)
+    refunded_amount_cents = models.PositiveIntegerField(
+        default=0, help_text="Total refunded at Stripe so far (cumulative)."
+    )
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.TextField(blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the hours stop being usable (set on payment)."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["student", "-created_at"], name="purchase_student_recent_idx"),
+            models.Index(fields=["status", "created_at"], name="purchase_status_created_idx"),
+            models.Index(fields=["status", "expires_at"], name="purchase_status_expiry_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(needs_review=True),
+                name="purchase_needs_review_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0), name="purchase_amount_positive"
+            ),
+            models.CheckConstraint(condition=Q(minutes__gt=0), name="purchase_minutes_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount_cents__lte=F("amount_cents")),
+                name="purchase_refund_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "PENDING",
+                        "PROCESSING",
+                        "COMPLETED",
+                        "FAILED",
+                        "CANCELLED",
+                        "REFUNDED",
+                    ]
+                ),
+                name="purchase_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["COMPLETED", "REFUNDED"])
+                | Q(paid_at__isnull=False, expires_at__isnull=False),
+                name="purchase_paid_has_dates",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True)
+                | Q(paid_at__isnull=False, expires_at__gt=F("paid_at")),
+                name="purchase_expiry_after_payment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_name} for {self.student_id} ({self.status})"
+
+    @property
+    def amount(self) -> str:
+        return cents_to_amount_string(self.amount_cents)
+
+    @property
+    def hours(self) -> str:
+        return minutes_to_hours_string(self.minutes)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def hours_expiry_for(self, paid_at):
+        return hours_expiry(
+            plan_type=self.plan_type,
+            paid_at=paid_at,
+            validity_days=self.validity_days,
+            billing_period=self.billing_period,
+        )
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        if self.amount_cents is not None and self.amount_cents <= 0:
+            errors["amount_cents"] = "The amount must be positive."
+        if self.refunded_amount_cents and self.refunded_amount_cents > (self.amount_cents or 0):
+            errors["refunded_amount_cents"] = "More refunded than paid."
+        is_package = self.plan_type == PricingPlan.PlanType.PACKAGE
+        if is_package and not self.validity_days:
+            errors["validity_days"] = "A package purchase needs its validity in days."
+        if not is_package and not self.billing_period:
+            errors["billing_period"] = "A subscription purchase needs a billing period."
+        if self.status in (self.Status.COMPLETED, self.Status.REFUNDED):
+            if self.paid_at is None or self.expires_at is None:
+                errors["expires_at"] = "A paid purchase has a payment time and an expiry."
+            elif self.expires_at != self.hours_expiry_for(self.paid_at):
+                errors["expires_at"] = (
+                    "Packages expire after their validity and subscriptions at the end of "
+                    "their billing period, counted from the payment."
+                )
+        elif self.expires_at is not None and self.paid_at is None:
+            errors["expires_at"] = "Hours expire only once paid."
+        if errors:
+            raise ValidationError(errors)
+
+    def mark_completed(self, *, paid_at, from_statuses) -> bool:
+        """Compare-and-set to COMPLETED in one UPDATE; False when the status had moved on."""
+        expires_at = self.hours_expiry_for(paid_at)
+        now = timezone.now()
+        updated = (
+            type(self)
+            .objects.filter(pk=self.pk, status__in=from_statuses)
+            .update(
+                status=self.Status.COMPLETED,
+                paid_at=paid_at,
+                expires_at=expires_at,
+                failure_reason="",
+                updated_at=now,
+            )
+        )
+        if updated:
+            self.status, self.paid_at, self.expires_at, self.updated_at = (
+                self.Status.COMPLETED,
+                paid_at,
+                expires_at,
+                now,
+            )
+            self.failure_reason = ""
+        return bool(updated)

@@ -1,0 +1,273 @@
+"""The only module that imports `stripe`.
+
+Every call maps `StripeError`s to our own errors (`finances.errors`), refuses to run
+inside a database transaction, and returns our own dataclasses, so the rest of the code
+never sees a Stripe object. Works against real Stripe and localstripe alike.
+"""
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import stripe
+from django.conf import settings
+from django.db import connection
+
+from finances.errors import (
+    IdempotencyConflict,
+    PaymentDeclined,
+    PaymentProviderError,
+    PaymentProviderMisconfigured,
+    PaymentProviderObjectNotFound,
+    PaymentProviderUnavailable,
+    WebhookSignatureInvalid,
+)
+from finances.stripe_payloads import PaymentIntentData, payment_intent_parse
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RefundData:
+    id: str
+    payment_intent_id: str | None
+    amount_cents: int
+    status: str
+
+
+def _translate_stripe_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Zulip's catch_stripe_errors idea: Stripe's error classes never leave this module."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except stripe.CardError as error:
+            raise PaymentDeclined(error.user_message or "The card was declined.") from error
+        except stripe.RateLimitError as error:
+            _log_stripe_error(function, error)
+            raise PaymentProviderUnavailable(retry_after_seconds=5) from error
+        except (stripe.APIConnectionError, stripe.APIError) as error:
+            _log_stripe_error(function, error)
+            raise PaymentProviderUnavailable() from error
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            _log_stripe_error(function, error, level=logging.CRITICAL)
+            raise PaymentProviderMisconfigured() from error
+        except stripe.IdempotencyError as error:
+            _log_stripe_error(function, error)
+            raise IdempotencyConflict() from error
+        except stripe.InvalidRequestError as error:
+            _log_stripe_error(function, error)
+            if error.http_status == 404:
+                raise PaymentProviderObjectNotFound() from error
+            raise PaymentProviderError(
+                "The payment provider rejected the request.", code="payment_provider_rejected"
+            ) from error
+        except stripe.StripeError as error:
+            _log_stripe_error(function, error)
+            status = error.http_status or 0
+            if status >= 500 or status == 0:
+                raise PaymentProviderUnavailable() from error
+            raise PaymentProviderError() from error
+
+    return wrapper
+
+
+def _log_stripe_error(function, error, level: int = logging.WARNING) -> None:
+    logger.log(
+        level,
+        "stripe.call_failed",
+        extra={
+            "operation": function.__name__,
+            "error_class": type(error).__name__,
+            "http_status": getattr(error, "http_status", None),
+            "stripe_code": getattr(error, "code", None),
+            "request_id": getattr(error, "request_id", None),
+        },
+    )
+
+
+def _assert_no_transaction_open() -> None:
+    # Test cases wrap every test in a transaction of their own; those do not count.
+    if any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+        raise RuntimeError("Stripe must never be called with a database transaction open.")
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(api_key: str, api_base: str, timeout: float, retries: int) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base},
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
+
+
+def _client() -> stripe.StripeClient:
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_TIMEOUT_SECONDS,
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+    )
+
+
+def _payment_intent(value: Any) -> PaymentIntentData:
+    return payment_intent_parse(value.to_dict())
+
+
+@_translate_stripe_errors
+def payment_intent_create(
+    *,
+    amount_cents: int,
+    currency: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+    description: str = "",
+) -> PaymentIntentData:
+    _assert_no_transaction_open()
+    params: dict[str, Any] = {
+        "amount": amount_cents,
+        "currency": currency.lower(),
+        "metadata": metadata,
+    }
+    if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+        params["automatic_payment_methods"] = {"enabled": True}
+        if description:
+            params["description"] = description
+    else:
+        params["payment_method_types"] = ["card"]
+    result = _client().v1.payment_intents.create(
+        params=params, options={"idempotency_key": idempotency_key}
+    )
+    return _payment_intent(result)
+
+
+@_translate_stripe_errors
+def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentIntentData:
+    _assert_no_transaction_open()
+    result = _client().v1.payment_intents.retrieve(
+        payment_intent_id, params={"expand": ["latest_charge"]}
+    )
+    return _payment_intent(result)
+
+
+@_translate_stripe_errors
+def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> PaymentIntentData:
+    _assert_no_transaction_open()
+    result = _client().v1.payment_intents.cancel(
+        payment_intent_id, options={"idempotency_key": idempotency_key}
+    )
+    return _payment_intent(result)
+
+
+@_translate_stripe_errors
+def payment_intent_confirm_with_test_card(
+    *, payment_intent_id: str, payment_method: str = "pm_card_visa"
+) -> PaymentIntentData:
+    """Pays a PaymentIntent server-side with a Stripe test card (test mode only)."""
+    _assert_no_transaction_open()
+    if settings.STRIPE_LIVEMODE:
+        raise PaymentProviderMisconfigured("Test cards cannot be used with a live key.")
+    client = _client()
+    client.v1.payment_intents.update(payment_intent_id, params={"payment_method": payment_method})
+    return _payment_intent(client.v1.payment_intents.confirm(payment_intent_id))
+
+
+@_translate_stripe_errors
+def refund_create(
+    *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str
+) -> RefundData:
+    _assert_no_transaction_open()
+    params: dict[str, Any] = {"payment_intent": payment_intent_id}
+    if amount_cents is not None:
+        params["amount"] = amount_cents
+    result = _client().v1.refunds.create(
+        params=params, options={"idempotency_key": idempotency_key}
+    )
+    return RefundData(
+        id=result.id,
+        payment_intent_id=payment_intent_id,
+        amount_cents=result.amount,
+        status=result.status,
+    )
+
+
+@_translate_stripe_errors
+def refunded_amount_for_payment_intent(*, payment_intent_id: str) -> int:
+    """Total of the succeeded (or pending) refunds of a PaymentIntent, in cents."""
+    _assert_no_transaction_open()
+    total = 0
+    refunds = _client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+    for refund in refunds.auto_paging_iter():
+        if refund.status in ("succeeded", "pending"):
+            total += refund.amount
+    return total
+
+
+@_translate_stripe_errors
+def events_list(*, created_after: int, page_size: int = 100) -> list[dict]:
+    """Every event created after the given Unix time, as plain dicts, in any order."""
+    _assert_no_transaction_open()
+    page = _client().v1.events.list(params={"created": {"gt": created_after}, "limit": page_size})
+    return [event.to_dict() for event in page.auto_paging_iter()]
+
+
+@_translate_stripe_errors
+def account_check() -> None:
+    """Raises unless Stripe answers an authenticated request with our key."""
+    _assert_no_transaction_open()
+    _client().v1.balance.retrieve()
+
+
+def webhook_signature_header(*, payload: str, secret: str, timestamp: int | None = None) -> str:
+    """The `Stripe-Signature` header Stripe would send for this body (test tooling)."""
+    return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+
+
+def webhook_payload_verify(
+    *,
+    payload: bytes,
+    signature_header: str | None,
+    secrets: Sequence[str],
+    tolerance_seconds: int,
+    now: float | None = None,
+) -> None:
+    """Accepts a body signed by any of `secrets` within `tolerance_seconds` of now.
+
+    Stripe's own check only rejects old timestamps; a timestamp from the future is
+    rejected here too, so a captured signature cannot be pre-dated for later replay.
+    """
+    if not signature_header:
+        raise WebhookSignatureInvalid("The Stripe-Signature header is missing.")
+    timestamp = _signature_timestamp(signature_header)
+    now = time.time() if now is None else now
+    if timestamp is None or abs(now - timestamp) > tolerance_seconds:
+        raise WebhookSignatureInvalid(
+            "The signature timestamp is missing or outside the tolerance."
+        )
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise WebhookSignatureInvalid("The event body is not UTF-8.") from error
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance_seconds)
+            return
+        except stripe.SignatureVerificationError:
+            continue
+    raise WebhookSignatureInvalid()
+
+
+def _signature_timestamp(header: str) -> int | None:
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
+    return None

@@ -1,0 +1,214 @@
+"""Typed views of Stripe objects, parsed defensively from plain dicts.
+
+Webhook payloads and API results (`.to_dict()`) both come through here, in either shape
+Stripe has used: `latest_charge` as an id (current API) or as an embedded charge with the
+older `charges` list (localstripe, API 2017-08-15). A value of the wrong type raises
+`MalformedStripeObject`, never a TypeError deep inside business code.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class MalformedStripeObject(ValueError):
+    pass
+
+
+def _require_dict(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise MalformedStripeObject(f"{what} must be an object")
+    return value
+
+
+def _require_str(document: dict, key: str) -> str:
+    value = document.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedStripeObject(f"{key} must be a non-empty string")
+    return value
+
+
+def _optional_str(document: dict, key: str) -> str | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedStripeObject(f"{key} must be a string")
+    return value
+
+
+def _optional_int(document: dict, key: str) -> int | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedStripeObject(f"{key} must be an integer")
+    return value
+
+
+def _require_int(document: dict, key: str) -> int:
+    value = _optional_int(document, key)
+    if value is None:
+        raise MalformedStripeObject(f"{key} is required")
+    return value
+
+
+def _timestamp(document: dict, key: str) -> datetime | None:
+    seconds = _optional_int(document, key)
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise MalformedStripeObject(f"{key} is not a valid timestamp") from error
+
+
+def _metadata(document: dict) -> dict[str, str]:
+    value = document.get("metadata")
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): str(item) for key, item in value.items() if isinstance(item, str | int)}
+
+
+@dataclass(frozen=True)
+class ChargeData:
+    id: str
+    payment_intent_id: str | None
+    amount_cents: int
+    amount_refunded_cents: int
+    currency: str
+    livemode: bool
+    status: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+def charge_parse(document: Any) -> ChargeData:
+    document = _require_dict(document, "charge")
+    amount_refunded = _optional_int(document, "amount_refunded") or 0
+    amount = _require_int(document, "amount")
+    if amount < 0 or amount_refunded < 0:
+        raise MalformedStripeObject("charge amounts cannot be negative")
+    return ChargeData(
+        id=_require_str(document, "id"),
+        payment_intent_id=_optional_str(document, "payment_intent"),
+        amount_cents=amount,
+        amount_refunded_cents=amount_refunded,
+        currency=_require_str(document, "currency").upper(),
+        livemode=document.get("livemode") is True,
+        status=_optional_str(document, "status"),
+        metadata=_metadata(document),
+        created_at=_timestamp(document, "created"),
+    )
+
+
+@dataclass(frozen=True)
+class PaymentIntentData:
+    id: str
+    status: str
+    amount_cents: int
+    amount_received_cents: int | None
+    currency: str
+    livemode: bool
+    metadata: dict[str, str]
+    client_secret: str | None = None
+    customer_id: str | None = None
+    failure_message: str | None = None
+    latest_charge: ChargeData | None = None
+    latest_charge_id: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def collected_amount_cents(self) -> int:
+        """What was actually taken: `amount_received` where Stripe reports it."""
+        if self.amount_received_cents is not None:
+            return self.amount_received_cents
+        return self.amount_cents
+
+    @property
+    def succeeded_at(self) -> datetime | None:
+        if self.status != "succeeded":
+            return None
+        if self.latest_charge is not None and self.latest_charge.created_at is not None:
+            return self.latest_charge.created_at
+        return None
+
+
+def payment_intent_parse(document: Any) -> PaymentIntentData:
+    document = _require_dict(document, "payment_intent")
+    latest_charge_value = document.get("latest_charge")
+    latest_charge = None
+    latest_charge_id = None
+    if isinstance(latest_charge_value, dict):
+        latest_charge = charge_parse(latest_charge_value)
+        latest_charge_id = latest_charge.id
+    elif isinstance(latest_charge_value, str):
+        latest_charge_id = latest_charge_value
+        charges = document.get("charges")
+        embedded = charges.get("data") if isinstance(charges, dict) else None
+        if isinstance(embedded, list):
+            for candidate in embedded:
+                if isinstance(candidate, dict) and candidate.get("id") == latest_charge_id:
+                    latest_charge = charge_parse(candidate)
+    elif latest_charge_value is not None:
+        raise MalformedStripeObject("latest_charge must be an id or an object")
+
+    error = document.get("last_payment_error")
+    failure_message = None
+    if isinstance(error, dict):
+        failure_message = _optional_str(error, "message") or _optional_str(error, "code")
+
+    customer = document.get("customer")
+    customer_id = customer if isinstance(customer, str) else None
+    if isinstance(customer, dict):
+        customer_id = _optional_str(customer, "id")
+
+    amount = _require_int(document, "amount")
+    if amount < 0:
+        raise MalformedStripeObject("amount cannot be negative")
+    return PaymentIntentData(
+        id=_require_str(document, "id"),
+        status=_require_str(document, "status"),
+        amount_cents=amount,
+        amount_received_cents=_optional_int(document, "amount_received"),
+        currency=_require_str(document, "currency").upper(),
+        livemode=document.get("livemode") is True,
+        metadata=_metadata(document),
+        client_secret=_optional_str(document, "client_secret"),
+        customer_id=customer_id,
+        failure_message=failure_message,
+        latest_charge=latest_charge,
+        latest_charge_id=latest_charge_id,
+        created_at=_timestamp(document, "created"),
+    )
+
+
+@dataclass(frozen=True)
+class EventEnvelope:
+    id: str
+    type: str
+    api_version: str
+    livemode: bool
+    created_at: datetime | None
+    data_object: dict
+    object_id: str
+
+
+def event_envelope_parse(document: Any) -> EventEnvelope:
+    document = _require_dict(document, "event")
+    data = _require_dict(document.get("data"), "data")
+    data_object = _require_dict(data.get("object"), "data.object")
+    event_id = _require_str(document, "id")
+    event_type = _require_str(document, "type")
+    if len(event_id) > 255 or len(event_type) > 100:
+        raise MalformedStripeObject("event id or type is too long")
+    object_id = data_object.get("id")
+    return EventEnvelope(
+        id=event_id,
+        type=event_type,
+        api_version=(_optional_str(document, "api_version") or "")[:32],
+        livemode=document.get("livemode") is True,
+        created_at=_timestamp(document, "created"),
+        data_object=data_object,
+        object_id=object_id[:255] if isinstance(object_id, str) else "",
+    )

@@ -1,0 +1,70 @@
+"""What each Stripe event type does: parse the object, call the payment service."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from finances.services.payments import (
+    OutcomeKind,
+    PaymentOutcome,
+    apply_refund,
+    confirm_payment_completion,
+    handle_payment_cancellation,
+    handle_payment_failure,
+    handle_payment_processing,
+)
+from finances.stripe_payloads import charge_parse, payment_intent_parse
+
+
+@dataclass(frozen=True)
+class EventContext:
+    id: str
+    type: str
+    created_at: datetime | None
+    data_object: dict
+
+
+def _payment_intent_succeeded(event: EventContext) -> PaymentOutcome:
+    return confirm_payment_completion(
+        payment_intent=payment_intent_parse(event.data_object),
+        source_event_id=event.id,
+        reported_at=event.created_at,
+    )
+
+
+def _payment_intent_payment_failed(event: EventContext) -> PaymentOutcome:
+    return handle_payment_failure(
+        payment_intent=payment_intent_parse(event.data_object), source_event_id=event.id
+    )
+
+
+def _payment_intent_canceled(event: EventContext) -> PaymentOutcome:
+    return handle_payment_cancellation(
+        payment_intent=payment_intent_parse(event.data_object), source_event_id=event.id
+    )
+
+
+def _payment_intent_processing(event: EventContext) -> PaymentOutcome:
+    return handle_payment_processing(
+        payment_intent=payment_intent_parse(event.data_object), source_event_id=event.id
+    )
+
+
+def _charge_refunded(event: EventContext) -> PaymentOutcome:
+    return apply_refund(charge=charge_parse(event.data_object), source_event_id=event.id)
+
+
+EVENT_HANDLERS: dict[str, Callable[[EventContext], PaymentOutcome]] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_payment_failed,
+    "payment_intent.canceled": _payment_intent_canceled,
+    "payment_intent.processing": _payment_intent_processing,
+    "charge.refunded": _charge_refunded,
+}
+
+
+def webhook_event_dispatch(event: EventContext) -> PaymentOutcome:
+    handler = EVENT_HANDLERS.get(event.type)
+    if handler is None:
+        return PaymentOutcome(OutcomeKind.NOT_OURS, f"Event type {event.type} is not handled.")
+    return handler(event)
