@@ -1,32 +1,23 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.client_ip import client_ip_from_request
+from core.errors import NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
 from finances.api.serializers import (
-    PricingPlanSerializer,
     PurchaseInitiateInputSerializer,
     PurchaseInitiateOutputSerializer,
+    PurchaseListQuerySerializer,
+    PurchaseSerializer,
 )
-from finances.selectors.plans import pricing_plan_list_active
+from finances.selectors.purchases import purchase_get_visible, purchase_list_for_user
 from finances.services.purchases import purchase_initiate
-
-
-class PricingPlanListView(APIView):
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        operation_id="pricing_plans_list",
-        summary="Active pricing plans",
-        responses={200: PricingPlanSerializer(many=True), **errors(500)},
-    )
-    def get(self, request: Request) -> Response:
-        return Response(PricingPlanSerializer(pricing_plan_list_active(), many=True).data)
 
 
 class PurchaseInitiateView(APIView):
@@ -70,4 +61,63 @@ class PurchaseInitiateView(APIView):
         )
         return Response(
             PurchaseInitiateOutputSerializer(initiation).data, status=status.HTTP_201_CREATED
+        )
+
+
+class PurchaseStatusView(APIView):
+    """The status of one purchase, for its student, its payer, staff, or a guest who
+    presents the PaymentIntent's client secret (header `X-Client-Secret`)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="purchase_status",
+        summary="Status of a purchase",
+        parameters=[
+            OpenApiParameter(
+                "X-Client-Secret",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The PaymentIntent client secret (guests).",
+            ),
+            OpenApiParameter(
+                "client_secret",
+                location=OpenApiParameter.QUERY,
+                required=False,
+                description="Same as the header, for clients that cannot set headers.",
+            ),
+        ],
+        responses={200: PurchaseSerializer, **errors(404, 500)},
+    )
+    def get(self, request: Request, transaction_id) -> Response:
+        purchase = purchase_get_visible(
+            transaction_id=transaction_id,
+            user=request.user,
+            client_secret=request.headers.get("X-Client-Secret")
+            or request.query_params.get("client_secret"),
+        )
+        if purchase is None:
+            raise NotFoundError("No purchase with this id is visible to you.")
+        return Response(PurchaseSerializer(purchase).data)
+
+
+class PurchaseListView(ListAPIView):
+    """The caller's purchases (as student or payer), newest first."""
+
+    serializer_class = PurchaseSerializer
+
+    @extend_schema(
+        operation_id="purchases_list",
+        summary="The caller's purchases",
+        parameters=[PurchaseListQuerySerializer],
+        responses={200: PurchaseSerializer(many=True), **errors(400, 401, 500)},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = PurchaseListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return purchase_list_for_user(
+            user=self.request.user, status=query.validated_data.get("status")
         )

@@ -88,3 +88,71 @@ class PurchaseInitiateOutputSerializer(serializers.Serializer):
     amount = AmountField(source="purchase.amount_cents")
     currency = serializers.CharField(source="purchase.currency")
     plan = PurchasePlanSummarySerializer(source="purchase")
+
+
+class PurchaseSerializer(serializers.ModelSerializer):
+    transaction_id = serializers.UUIDField(source="pk")
+    amount = AmountField(source="amount_cents")
+    amount_refunded = AmountField(source="refunded_amount_cents")
+    hours = HoursField(source="minutes")
+    payment_intent_id = serializers.CharField(source="stripe_payment_intent_id", allow_null=True)
+    is_expired = serializers.BooleanField()
+
+    class Meta:
+        model = PurchaseTransaction
+        fields = [
+            "transaction_id",
+            "status",
+            "plan_id",
+            "plan_name",
+            "plan_type",
+            "hours",
+            "amount",
+            "amount_refunded",
+            "currency",
+            "payment_intent_id",
+            "failure_reason",
+            "paid_at",
+            "expires_at",
+            "is_expired",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class HoursLotSerializer(serializers.Serializer):
+    transaction_id = serializers.UUIDField(source="purchase_transaction_id")
+    plan_name = serializers.CharField()
+    plan_type = serializers.CharField()
+    hours_purchased = HoursField(source="purchased_minutes")
+    hours_remaining = HoursField(source="unused_minutes")
+    paid_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class BalanceTotalsSerializer(serializers.Serializer):
+    hours_purchased = HoursField(source="purchased_minutes")
+    hours_consumed = HoursField(source="consumed_minutes")
+    hours_refunded = HoursField(source="refunded_minutes")
+    hours_expired = HoursField(source="expired_minutes")
+    hours_remaining = HoursField(source="remaining_minutes")
+
+
+class BalanceSerializer(serializers.Serializer):
+    student_id = serializers.IntegerField()
+    hours_available = HoursField(
+        source="available_minutes", help_text="Unused hours in packages that have not expired."
+    )
+    minutes_available = serializers.IntegerField(source="available_minutes")
+    totals = BalanceTotalsSerializer(help_text="The hours ledger's totals for this student.")
+    active_packages = HoursLotSerializer(many=True)
+    upcoming_expirations = HoursLotSerializer(many=True)
+    expiring_within_days = serializers.IntegerField()
+
+
+class BalanceQuerySerializer(serializers.Serializer):
+    expiring_within_days = serializers.IntegerField(min_value=0, max_value=366, default=7)
+
+
+class PurchaseListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=PurchaseTransaction.Status.choices, required=False)

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from finances.api.purchases import PricingPlanListView, PurchaseInitiateView
+from finances.api.balances import BalanceView
+from finances.api.plans import PricingPlanListView
+from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
 from finances.api.webhooks import StripeWebhookView
 
 app_name = "finances"
@@ -8,5 +10,12 @@ app_name = "finances"
 urlpatterns = [
     path("plans/", PricingPlanListView.as_view(), name="plans"),
     path("purchase/initiate/", PurchaseInitiateView.as_view(), name="purchase-initiate"),
+    path(
+        "purchase/<uuid:transaction_id>/status/",
+        PurchaseStatusView.as_view(),
+        name="purchase-status",
+    ),
+    path("transactions/", PurchaseListView.as_view(), name="transactions"),
+    path("balance/", BalanceView.as_view(), name="balance"),
     path("webhooks/stripe/", StripeWebhookView.as_view(), name="stripe-webhook"),
 ]
