@@ -191,12 +191,22 @@ STRIPE_SEND_OPTIONAL_PARAMETERS = env.bool(
 )
 STRIPE_LIVEMODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 
+# Where this deployment is reached from outside (Stripe CLI instructions, self-test).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
 # --- Webhooks -------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=5)
 WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default=60)
 # A row left PROCESSING or RETRYING this long belongs to a worker that died.
 WEBHOOK_STALE_PROCESSING_SECONDS = env.int("WEBHOOK_STALE_PROCESSING_SECONDS", default=300)
+
+WEBHOOK_BACKLOG_ALERT_SECONDS = env.int("WEBHOOK_BACKLOG_ALERT_SECONDS", default=900)
+
+# --- Health and metrics ---------------------------------------------------------------
+STRIPE_HEALTH_CHECK_SECONDS = env.int("STRIPE_HEALTH_CHECK_SECONDS", default=60)
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 
 # --- Purchases and rate limits --------------------------------------------------------
 RATE_LIMITING_ENABLED = env.bool("RATE_LIMITING_ENABLED", default=True)

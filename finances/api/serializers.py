@@ -156,3 +156,31 @@ class BalanceQuerySerializer(serializers.Serializer):
 
 class PurchaseListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=PurchaseTransaction.Status.choices, required=False)
+
+
+class LessonConsumptionInputSerializer(serializers.Serializer):
+    student_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    minutes = serializers.IntegerField(min_value=1, max_value=24 * 60)
+    lesson_reference = serializers.CharField(
+        max_length=100, help_text="Your lesson's id; recording it again changes nothing."
+    )
+
+
+class LessonReversalInputSerializer(serializers.Serializer):
+    student_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    lesson_reference = serializers.CharField(max_length=100)
+
+
+class LessonConsumptionEntrySerializer(serializers.Serializer):
+    transaction_id = serializers.UUIDField(source="purchase_transaction_id")
+    hours = HoursField(source="minutes")
+    minutes = serializers.IntegerField()
+
+
+class LessonConsumptionOutputSerializer(serializers.Serializer):
+    student_id = serializers.IntegerField()
+    lesson_reference = serializers.CharField()
+    hours = HoursField(source="minutes")
+    minutes = serializers.IntegerField()
+    entries = LessonConsumptionEntrySerializer(many=True)
+    created = serializers.BooleanField(help_text="False when this lesson was already recorded.")

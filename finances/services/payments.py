@@ -186,13 +186,16 @@ def _apply_simple_transition(
         decision = transition_for(purchase.status, report)
         if decision.target is None:
             return PaymentOutcome(OutcomeKind.NO_CHANGE, decision.reason, purchase.pk)
+        failure_reason = (payment_intent.failure_message or "The payment failed.")[:2000]
+        if decision.target == purchase.status and (
+            report != PaymentReport.FAILED or failure_reason == purchase.failure_reason
+        ):
+            return PaymentOutcome(OutcomeKind.NO_CHANGE, decision.reason, purchase.pk)
         previous = purchase.status
         purchase.status = decision.target
         update_fields = ["status", "updated_at"]
         if report == PaymentReport.FAILED:
-            purchase.failure_reason = (payment_intent.failure_message or "The payment failed.")[
-                :2000
-            ]
+            purchase.failure_reason = failure_reason
             update_fields.append("failure_reason")
         purchase.save(update_fields=update_fields)
         _log_transition(purchase, previous, source_event_id)

@@ -1,0 +1,1 @@
+from finances.admin import balances, plans, purchases, webhooks  # noqa: F401

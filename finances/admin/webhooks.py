@@ -1,0 +1,92 @@
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from finances.admin.display import ReadOnlyAdminMixin, pretty_json
+from finances.models import WebhookEventLog
+from finances.selectors.webhooks import webhook_metrics
+from finances.services.webhook_retries import webhook_events_retry
+
+
+@admin.register(WebhookEventLog)
+class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    change_list_template = "admin/finances/webhookeventlog/change_list.html"
+    list_display = [
+        "received_at",
+        "stripe_event_id",
+        "event_type",
+        "status",
+        "retry_count",
+        "delivery_count",
+        "processing_duration_ms",
+        "purchase_transaction",
+    ]
+    list_filter = ["status", "event_type", "source", "livemode", "received_at"]
+    search_fields = ["stripe_event_id", "stripe_object_id", "purchase_transaction__student__email"]
+    date_hierarchy = "received_at"
+    actions = ["retry_processing"]
+    readonly_fields = [
+        "stripe_event_id",
+        "event_type",
+        "status",
+        "error_message",
+        "source",
+        "api_version",
+        "livemode",
+        "stripe_object_id",
+        "purchase_transaction",
+        "retry_count",
+        "next_retry_at",
+        "delivery_count",
+        "stripe_created_at",
+        "received_at",
+        "processing_started_at",
+        "processed_at",
+        "processing_duration_ms",
+        "payload_display",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="Payload")
+    def payload_display(self, event_log):
+        return pretty_json(event_log.payload)
+
+    @admin.action(description="Retry processing")
+    def retry_processing(self, request, queryset):
+        run = webhook_events_retry(
+            event_ids=[str(pk) for pk in queryset.values_list("pk", flat=True)]
+        )
+        counts = run.outcome_counts
+        self.message_user(
+            request,
+            f"Retried {len(run.receipts)} events: {counts.get('PROCESSED', 0)} processed, "
+            f"{counts.get('IGNORED', 0)} ignored, {counts.get('FAILED', 0)} failed; "
+            f"{len(run.skipped)} skipped (finished or busy).",
+            messages.ERROR if run.failed else messages.SUCCESS,
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "health/",
+                self.admin_site.admin_view(self.health_view),
+                name="finances_webhookeventlog_health",
+            ),
+            *super().get_urls(),
+        ]
+
+    def health_view(self, request):
+        metrics = webhook_metrics(window_hours=24)
+        return TemplateResponse(
+            request,
+            "admin/finances/webhook_health.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Webhook health (last 24 hours)",
+                "metrics": metrics,
+                "success_percent": None
+                if metrics.success_rate is None
+                else round(metrics.success_rate * 100, 2),
+                "opts": self.model._meta,
+            },
+        )

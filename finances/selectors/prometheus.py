@@ -1,0 +1,82 @@
+from django.db.models import Count
+from django.utils import timezone
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from finances.models import PurchaseTransaction, WebhookEventLog
+from finances.selectors.webhooks import webhook_metrics
+
+
+class _FinancesCollector:
+    def collect(self):
+        metrics = webhook_metrics(window_hours=24)
+        by_status = GaugeMetricFamily(
+            "aprende_webhook_events", "Webhook events in the log, by status.", labels=["status"]
+        )
+        for status, count in (
+            WebhookEventLog.objects.values_list("status").annotate(count=Count("id")).order_by()
+        ):
+            by_status.add_metric([status], count)
+        yield by_status
+
+        recent = GaugeMetricFamily(
+            "aprende_webhook_events_last_24h",
+            "Webhook events received in the last 24 hours, by type and status.",
+            labels=["event_type", "status"],
+        )
+        for event_type, statuses in metrics.counts_by_type.items():
+            for status, count in statuses.items():
+                recent.add_metric([event_type, status], count)
+        yield recent
+
+        latency = GaugeMetricFamily(
+            "aprende_webhook_processing_seconds",
+            "Webhook processing time over the last 24 hours.",
+            labels=["quantile"],
+        )
+        for quantile, value in (
+            ("0.5", metrics.processing_ms_p50),
+            ("0.95", metrics.processing_ms_p95),
+        ):
+            if value is not None:
+                latency.add_metric([quantile], value / 1000)
+        yield latency
+
+        if metrics.success_rate is not None:
+            yield GaugeMetricFamily(
+                "aprende_webhook_success_ratio",
+                "Processed or ignored over finished webhook events, last 24 hours.",
+                value=metrics.success_rate,
+            )
+        yield GaugeMetricFamily(
+            "aprende_webhook_backlog", "Unfinished webhook events.", value=metrics.unfinished_count
+        )
+        oldest_age = (
+            (timezone.now() - metrics.oldest_unfinished_received_at).total_seconds()
+            if metrics.oldest_unfinished_received_at
+            else 0.0
+        )
+        yield GaugeMetricFamily(
+            "aprende_webhook_oldest_unfinished_age_seconds",
+            "Age of the oldest unfinished webhook event.",
+            value=oldest_age,
+        )
+        purchases = GaugeMetricFamily(
+            "aprende_purchases", "Purchases by status.", labels=["status"]
+        )
+        for status, count in (
+            PurchaseTransaction.objects.values_list("status").annotate(count=Count("pk")).order_by()
+        ):
+            purchases.add_metric([status], count)
+        yield purchases
+        yield GaugeMetricFamily(
+            "aprende_purchases_needing_review",
+            "Purchases flagged for an operator.",
+            value=PurchaseTransaction.objects.filter(needs_review=True).count(),
+        )
+
+
+def prometheus_exposition() -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FinancesCollector())
+    return generate_latest(registry)

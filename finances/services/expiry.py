@@ -1,0 +1,116 @@
+"""Hours stop being usable at their purchase's `expires_at`; the expiry run writes one
+EXPIRY ledger entry per lot for what was left unused.
+
+Idempotent: a lot with nothing unused is not a candidate, and each entry's key names the
+lot's state (its entry count), so running twice, or on two machines at once, expires
+each minute once.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from finances.locks import purchase_transaction_lock, student_balance_lock
+from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.services.ledger import ledger_entry_append
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExpiredLot:
+    purchase_transaction_id: object
+    student_id: int
+    plan_name: str
+    expires_at: datetime
+    minutes: int
+
+
+@dataclass
+class ExpiryRun:
+    now: datetime
+    dry_run: bool
+    lots: list[ExpiredLot] = field(default_factory=list)
+
+    @property
+    def minutes_expired(self) -> int:
+        return sum(lot.minutes for lot in self.lots)
+
+
+def hours_lot_expire(*, purchase: PurchaseTransaction, note: str = "") -> HoursLedgerEntry | None:
+    """Expires what is unused in the lot, in the caller's transaction, holding the
+    student's balance lock (taken here if the caller has not)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("Expiry is written inside a transaction.")
+    student_balance_lock(student_id=purchase.student_id)
+    totals = HoursLedgerEntry.objects.filter(purchase_transaction_id=purchase.pk).aggregate(
+        unused=Sum("minutes"), entries=Count("id")
+    )
+    unused = totals["unused"] or 0
+    if unused <= 0:
+        return None
+    entry = ledger_entry_append(
+        student_id=purchase.student_id,
+        purchase_transaction_id=purchase.pk,
+        entry_type=HoursLedgerEntry.EntryType.EXPIRY,
+        minutes=-unused,
+        idempotency_key=f"expiry:{purchase.pk}:{totals['entries']}",
+        note=note or f"{purchase.plan_name} expired",
+    )
+    logger.info(
+        "expiry.lot_expired",
+        extra={
+            "transaction_id": str(purchase.pk),
+            "student_id": purchase.student_id,
+            "minutes": unused,
+        },
+    )
+    return entry
+
+
+def expired_lots_with_unused_minutes(*, now: datetime) -> list[tuple[object, int]]:
+    """(purchase id, unused minutes) of every lot past its expiry with minutes left."""
+    return list(
+        HoursLedgerEntry.objects.filter(purchase_transaction__expires_at__lte=now)
+        .values("purchase_transaction_id")
+        .annotate(unused=Sum("minutes"))
+        .filter(unused__gt=0)
+        .order_by("purchase_transaction_id")
+        .values_list("purchase_transaction_id", "unused")
+    )
+
+
+def packages_expire(*, now: datetime | None = None, dry_run: bool = False) -> ExpiryRun:
+    now = now or timezone.now()
+    run = ExpiryRun(now=now, dry_run=dry_run)
+    for purchase_id, unused in expired_lots_with_unused_minutes(now=now):
+        if dry_run:
+            purchase = PurchaseTransaction.objects.get(pk=purchase_id)
+            run.lots.append(
+                ExpiredLot(
+                    purchase.pk,
+                    purchase.student_id,
+                    purchase.plan_name,
+                    purchase.expires_at,
+                    unused,
+                )
+            )
+            continue
+        with transaction.atomic(durable=True):
+            purchase = purchase_transaction_lock(transaction_id=purchase_id)
+            entry = hours_lot_expire(purchase=purchase)
+        if entry is not None:
+            run.lots.append(
+                ExpiredLot(
+                    purchase.pk,
+                    purchase.student_id,
+                    purchase.plan_name,
+                    purchase.expires_at,
+                    -entry.minutes,
+                )
+            )
+    return run

@@ -1,0 +1,198 @@
+"""Applying what the webhooks missed, by asking Stripe.
+
+localstripe never sends `canceled` or refund webhooks and never retries; real Stripe
+gives up after three days. Reconciliation reads each open purchase's PaymentIntent (and
+its refunds) and feeds it to the same payment services the webhooks use, then replays
+recent Stripe events that never reached the log. Every Stripe call happens with no
+database transaction open; each purchase is applied in its own short transaction.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from finances import stripe_gateway
+from finances.errors import PaymentProviderError
+from finances.models import PurchaseTransaction, WebhookEventLog
+from finances.services.payments import (
+    OutcomeKind,
+    PaymentOutcome,
+    apply_refund,
+    confirm_payment_completion,
+    handle_payment_cancellation,
+    handle_payment_failure,
+    handle_payment_processing,
+)
+from finances.services.webhooks import webhook_event_process, webhook_event_record
+from finances.stripe_payloads import ChargeData, MalformedStripeObject, event_envelope_parse
+
+logger = logging.getLogger(__name__)
+Status = PurchaseTransaction.Status
+OPEN_STATUSES = (Status.PENDING, Status.PROCESSING, Status.FAILED)
+
+
+@dataclass(frozen=True)
+class PurchaseReconciliation:
+    purchase_id: object
+    stripe_status: str | None
+    outcomes: list[PaymentOutcome]
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return any(
+            outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.FLAGGED) for outcome in self.outcomes
+        )
+
+
+@dataclass
+class ReconciliationRun:
+    purchases: list[PurchaseReconciliation] = field(default_factory=list)
+    events_listed: int = 0
+    events_missing: list[str] = field(default_factory=list)
+    event_errors: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{item.purchase_id}: {item.error}" for item in self.purchases if item.error] + (
+            self.event_errors
+        )
+
+
+def purchase_reconcile(*, purchase: PurchaseTransaction) -> PurchaseReconciliation:
+    """Brings one purchase in line with its PaymentIntent and refunds at Stripe."""
+    if not purchase.stripe_payment_intent_id:
+        return PurchaseReconciliation(purchase.pk, None, [], "No PaymentIntent id was stored.")
+    try:
+        intent = stripe_gateway.payment_intent_retrieve(
+            payment_intent_id=purchase.stripe_payment_intent_id
+        )
+        refunded_total = (
+            stripe_gateway.refunded_amount_for_payment_intent(payment_intent_id=intent.id)
+            if intent.status == "succeeded"
+            else 0
+        )
+    except (PaymentProviderError, MalformedStripeObject) as error:
+        logger.warning(
+            "reconciliation.stripe_failed",
+            extra={"transaction_id": str(purchase.pk), "error": str(error)},
+        )
+        return PurchaseReconciliation(purchase.pk, None, [], str(error))
+
+    outcomes = []
+    with transaction.atomic(durable=True):
+        if intent.status == "succeeded":
+            outcomes.append(confirm_payment_completion(payment_intent=intent, source_event_id=""))
+            if refunded_total:
+                outcomes.append(
+                    apply_refund(
+                        charge=ChargeData(
+                            id=intent.latest_charge_id or f"reconciliation:{intent.id}",
+                            payment_intent_id=intent.id,
+                            amount_cents=intent.amount_cents,
+                            amount_refunded_cents=refunded_total,
+                            currency=intent.currency,
+                            livemode=intent.livemode,
+                            status="succeeded",
+                            metadata=intent.metadata,
+                        )
+                    )
+                )
+        elif intent.status == "canceled":
+            outcomes.append(handle_payment_cancellation(payment_intent=intent))
+        elif intent.status == "processing":
+            outcomes.append(handle_payment_processing(payment_intent=intent))
+        elif intent.status == "requires_payment_method" and intent.failure_message:
+            outcomes.append(handle_payment_failure(payment_intent=intent))
+    result = PurchaseReconciliation(purchase.pk, intent.status, outcomes)
+    logger.info(
+        "reconciliation.purchase_checked",
+        extra={
+            "transaction_id": str(purchase.pk),
+            "payment_intent_id": intent.id,
+            "stripe_status": intent.status,
+            "changed": result.changed,
+        },
+    )
+    return result
+
+
+def purchases_to_reconcile(
+    *,
+    older_than: timedelta,
+    created_from: datetime | None = None,
+    created_until: datetime | None = None,
+    include_completed: bool = True,
+    now: datetime | None = None,
+):
+    """Open purchases older than `older_than` and, with `include_completed`, completed ones
+    (their refunds may have been missed), created in the date range."""
+    now = now or timezone.now()
+    statuses = list(OPEN_STATUSES) + ([Status.COMPLETED] if include_completed else [])
+    queryset = PurchaseTransaction.objects.filter(
+        status__in=statuses, created_at__lte=now - older_than
+    ).exclude(stripe_payment_intent_id=None)
+    if created_from:
+        queryset = queryset.filter(created_at__gte=created_from)
+    if created_until:
+        queryset = queryset.filter(created_at__lt=created_until)
+    return queryset.order_by("created_at")
+
+
+def stripe_events_backfill(*, created_after: datetime, run: ReconciliationRun) -> None:
+    """Records and processes the Stripe events of the period that never reached the log."""
+    try:
+        events = stripe_gateway.events_list(created_after=int(created_after.timestamp()))
+    except PaymentProviderError as error:
+        run.event_errors.append(f"Listing Stripe events failed: {error}")
+        return
+    run.events_listed = len(events)
+    known = set(
+        WebhookEventLog.objects.filter(
+            stripe_event_id__in=[event.get("id") for event in events]
+        ).values_list("stripe_event_id", flat=True)
+    )
+    for document in events:
+        if document.get("id") in known:
+            continue
+        try:
+            envelope = event_envelope_parse(document)
+        except MalformedStripeObject as error:
+            run.event_errors.append(f"Unreadable event from Stripe: {error}")
+            continue
+        event_log, created = webhook_event_record(
+            envelope=envelope, document=document, source=WebhookEventLog.Source.RECONCILIATION
+        )
+        if not created:
+            continue  # a delivery beat us to it
+        run.events_missing.append(envelope.id)
+        receipt = webhook_event_process(event_log_id=event_log.pk, envelope=envelope)
+        if receipt.http_status >= 500:
+            run.event_errors.append(f"Event {envelope.id} failed: {receipt.message}")
+
+
+def payments_reconcile(
+    *,
+    older_than: timedelta = timedelta(minutes=30),
+    created_from: datetime | None = None,
+    created_until: datetime | None = None,
+    include_completed: bool = True,
+    events_since: timedelta | None = timedelta(hours=72),
+    now: datetime | None = None,
+) -> ReconciliationRun:
+    now = now or timezone.now()
+    run = ReconciliationRun()
+    for purchase in purchases_to_reconcile(
+        older_than=older_than,
+        created_from=created_from,
+        created_until=created_until,
+        include_completed=include_completed,
+        now=now,
+    ).iterator():
+        run.purchases.append(purchase_reconcile(purchase=purchase))
+    if events_since is not None:
+        stripe_events_backfill(created_after=now - events_since, run=run)
+    return run

@@ -1,0 +1,125 @@
+"""Processing again the events that failed, or that a dead worker left behind.
+
+A run first *claims* each event in its own short transaction (`SKIP LOCKED`: an event
+being processed elsewhere is passed over), marking it RETRYING and counting the retry,
+then processes it. Several runs at once (cron on several machines) therefore never
+process one event twice, and never wait on each other.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from finances.models import WebhookEventLog
+from finances.services.webhooks import Attempt, WebhookReceipt, webhook_event_process
+
+Status = WebhookEventLog.Status
+
+
+@dataclass
+class RetryRun:
+    selected: int = 0
+    dry_run: bool = False
+    receipts: list[WebhookReceipt] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def outcome_counts(self) -> Counter:
+        return Counter(receipt.status for receipt in self.receipts)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for receipt in self.receipts if receipt.http_status >= 500)
+
+
+def webhook_events_for_retry(
+    *,
+    event_ids: list[str] | None = None,
+    failed_only: bool = False,
+    event_type: str | None = None,
+    now: datetime | None = None,
+) -> QuerySet[WebhookEventLog]:
+    """Which events a run would retry.
+
+    Without ids: the retryable ones (backoff elapsed, fewer than the maximum retries, or
+    abandoned by a dead worker). `failed_only`: every FAILED event with retries left,
+    whatever its backoff. With ids (Stripe event ids or row ids): exactly those events
+    that are not finished, even past the maximum (an operator asked for them).
+    """
+    now = now or timezone.now()
+    if event_ids:
+        numeric = [int(value) for value in event_ids if value.isdigit()]
+        queryset = WebhookEventLog.objects.filter(
+            Q(stripe_event_id__in=event_ids) | Q(pk__in=numeric)
+        ).exclude(status__in=WebhookEventLog.FINAL_STATUSES)
+    elif failed_only:
+        queryset = WebhookEventLog.objects.failed().filter(
+            retry_count__lt=settings.WEBHOOK_MAX_RETRIES
+        )
+    else:
+        queryset = WebhookEventLog.objects.retryable(now=now)
+    if event_type:
+        queryset = queryset.filter(event_type=event_type)
+    return queryset.order_by("received_at", "id")
+
+
+def webhook_event_claim(*, event_log_id: int, now: datetime | None = None) -> bool:
+    """Marks the event RETRYING for this run; False if another worker has it or it is done."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.WEBHOOK_STALE_PROCESSING_SECONDS)
+    with transaction.atomic(durable=True):
+        event_log = (
+            WebhookEventLog.objects.select_for_update(skip_locked=True)
+            .only("id", "status", "processing_started_at")
+            .filter(pk=event_log_id)
+            .exclude(status__in=WebhookEventLog.FINAL_STATUSES)
+            .first()
+        )
+        if event_log is None:
+            return False
+        in_flight = event_log.status in (Status.PROCESSING, Status.RETRYING)
+        if (
+            in_flight
+            and event_log.processing_started_at
+            and event_log.processing_started_at > stale_before
+        ):
+            return False
+        WebhookEventLog.objects.filter(pk=event_log_id).update(
+            status=Status.RETRYING,
+            retry_count=F("retry_count") + 1,
+            processing_started_at=now,
+            next_retry_at=None,
+        )
+    return True
+
+
+def webhook_events_retry(
+    *,
+    event_ids: list[str] | None = None,
+    failed_only: bool = False,
+    event_type: str | None = None,
+    dry_run: bool = False,
+    limit: int = 500,
+) -> RetryRun:
+    candidates = list(
+        webhook_events_for_retry(
+            event_ids=event_ids, failed_only=failed_only, event_type=event_type
+        ).values_list("id", "stripe_event_id")[:limit]
+    )
+    run = RetryRun(selected=len(candidates), dry_run=dry_run)
+    if dry_run:
+        run.skipped = [stripe_event_id for _, stripe_event_id in candidates]
+        return run
+    for event_log_id, stripe_event_id in candidates:
+        if not webhook_event_claim(event_log_id=event_log_id):
+            run.skipped.append(stripe_event_id)
+            continue
+        run.receipts.append(
+            webhook_event_process(event_log_id=event_log_id, attempt=Attempt.CLAIMED)
+        )
+    return run
