@@ -20,7 +20,7 @@ from datetime import timedelta
 from enum import Enum
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -96,34 +96,88 @@ def stripe_webhook_receive(*, payload: bytes, signature_header: str | None) -> W
 def webhook_event_record(
     *, envelope: EventEnvelope, document: dict, source: str
 ) -> tuple[WebhookEventLog, bool]:
-    """Commits the event (or counts one more delivery of it). Returns (row, created)."""
+    """Commits the event (or counts one more delivery of it). Returns (row, created).
+
+    On PostgreSQL one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` both records a new
+    event and recognises a duplicate, so a duplicate delivery costs a single statement.
+    """
     now = timezone.now()
     delivered = source == WebhookEventLog.Source.WEBHOOK
+    values = {
+        "stripe_event_id": envelope.id,
+        "event_type": envelope.type,
+        "api_version": envelope.api_version,
+        "livemode": envelope.livemode,
+        "stripe_created_at": envelope.created_at,
+        "stripe_object_id": envelope.object_id,
+        "payload": document,
+        "source": source,
+        "status": Status.PROCESSING if delivered else Status.RECEIVED,
+        "received_at": now,
+        "processing_started_at": now if delivered else None,
+    }
     try:
-        with transaction.atomic():
-            event_log = WebhookEventLog.objects.create(
-                stripe_event_id=envelope.id,
-                event_type=envelope.type,
-                api_version=envelope.api_version,
-                livemode=envelope.livemode,
-                stripe_created_at=envelope.created_at,
-                stripe_object_id=envelope.object_id,
-                payload=document,
-                source=source,
-                status=Status.PROCESSING if delivered else Status.RECEIVED,
-                received_at=now,
-                processing_started_at=now if delivered else None,
-            )
-        return event_log, True
-    except IntegrityError:
-        pass
+        if connection.vendor == "postgresql":
+            return _record_with_upsert(values, count_delivery=delivered)
+        return _record_with_insert(values, count_delivery=delivered)
     except (DataError, UnicodeEncodeError, ValueError) as error:
         # e.g. a NUL character, which PostgreSQL cannot store in text or jsonb.
         raise WebhookPayloadInvalid(
             "The event contains characters that cannot be stored."
         ) from error
-    existing = WebhookEventLog.objects.only("id", "status").get(stripe_event_id=envelope.id)
-    if delivered:
+
+
+_UPSERT_COLUMNS = (
+    "stripe_event_id",
+    "event_type",
+    "api_version",
+    "livemode",
+    "stripe_created_at",
+    "stripe_object_id",
+    "payload",
+    "source",
+    "status",
+    "received_at",
+    "processing_started_at",
+)
+
+
+# Built once from constants (no input reaches the SQL text; values are parameters).
+_UPSERT_SQL = (
+    f"INSERT INTO finances_webhookeventlog ({', '.join(_UPSERT_COLUMNS)}, "  # noqa: S608
+    f"error_message, retry_count, delivery_count) "
+    f"VALUES ({', '.join(['%s'] * len(_UPSERT_COLUMNS))}, '', 0, 1) "
+    "ON CONFLICT (stripe_event_id) DO UPDATE "
+    "SET delivery_count = finances_webhookeventlog.delivery_count + %s "
+    "RETURNING id, status, (xmax = 0) AS inserted"
+)
+
+
+def _record_with_upsert(values: dict, *, count_delivery: bool) -> tuple[WebhookEventLog, bool]:
+    meta = WebhookEventLog._meta
+    parameters = [
+        meta.get_field(name).get_db_prep_save(values[name], connection) for name in _UPSERT_COLUMNS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_SQL, [*parameters, 1 if count_delivery else 0])
+        row_id, status, inserted = cursor.fetchone()
+    event_log = WebhookEventLog(pk=row_id, status=status, stripe_event_id=values["stripe_event_id"])
+    return event_log, inserted
+
+
+def _record_with_insert(values: dict, *, count_delivery: bool) -> tuple[WebhookEventLog, bool]:
+    try:
+        if connection.in_atomic_block:
+            # A failed INSERT must not poison the caller's transaction.
+            with transaction.atomic():
+                return WebhookEventLog.objects.create(**values), True
+        return WebhookEventLog.objects.create(**values), True
+    except IntegrityError:
+        pass
+    existing = WebhookEventLog.objects.only("id", "status", "stripe_event_id").get(
+        stripe_event_id=values["stripe_event_id"]
+    )
+    if count_delivery:
         WebhookEventLog.objects.filter(pk=existing.pk).update(
             delivery_count=F("delivery_count") + 1
         )
