@@ -134,9 +134,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- REST framework and OpenAPI ------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: DRF answers 401 with its WWW-Authenticate challenge only when the first
+    # authenticator has one (session authentication has none, which would turn 401 into 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

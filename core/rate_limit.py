@@ -39,14 +39,16 @@ def rate_parse(text: str) -> Rate:
     """`"10/hour"`, `"5/h"`, `"100/day"` or `"3/15minute"` (3 per 15 minutes)."""
     count, _, period = text.strip().partition("/")
     multiplier_digits = "".join(ch for ch in period if ch.isdigit())
-    unit = period[len(multiplier_digits) :].strip().lower().removesuffix("s") or "s"
+    unit = period[len(multiplier_digits) :].strip().lower()
+    # "seconds" → "second", "s" stays "s"; an empty period is an error, not "per second".
+    unit = unit.removesuffix("s") if len(unit) > 1 else unit
     if unit not in _PERIOD_SECONDS:
-        raise ValueError(f"Unknown rate period in {text!r}")
-    seconds = _PERIOD_SECONDS[unit]
+        raise ValueError(f"A rate needs a period (second, minute, hour, day): {text!r}")
+    multiplier = int(multiplier_digits or 1)
     limit = int(count)
-    if limit < 1:
-        raise ValueError(f"A rate needs a positive count: {text!r}")
-    return Rate(limit=limit, window_seconds=seconds * int(multiplier_digits or 1))
+    if limit < 1 or multiplier < 1:
+        raise ValueError(f"A rate needs a positive count and window: {text!r}")
+    return Rate(limit=limit, window_seconds=_PERIOD_SECONDS[unit] * multiplier)
 
 
 def rate_limit_consume(*, scope: str, identifier: str, now: float | None = None) -> None:

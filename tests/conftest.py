@@ -46,6 +46,11 @@ def _test_defaults(settings, request):
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     settings.STRIPE_TIMEOUT_SECONDS = 5
     settings.STRIPE_LIVEMODE = False
+    # Admin pages render {% static %}; the manifest only exists after collectstatic.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     cache.clear()
     if request.node.get_closest_marker("postgresql") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://...)")

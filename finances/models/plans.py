@@ -73,14 +73,17 @@ class PricingPlan(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
+                    # isnull=False: a comparison with NULL is NULL, which a CHECK accepts.
                     Q(
                         plan_type="PACKAGE",
+                        validity_days__isnull=False,
                         validity_days__gt=0,
                         billing_period__isnull=True,
                     )
                     | Q(
                         plan_type="SUBSCRIPTION",
                         validity_days__isnull=True,
+                        billing_period__isnull=False,
                         billing_period__in=BillingPeriod.values,
                     )
                 ),
