@@ -246,6 +246,9 @@ def webhook_payload_verify(
     """
     if not signature_header:
         raise WebhookSignatureInvalid("The Stripe-Signature header is missing.")
+    if not signature_header.isascii():
+        # hmac.compare_digest raises TypeError on non-ASCII text; no valid header has any.
+        raise WebhookSignatureInvalid()
     timestamp = _signature_timestamp(signature_header)
     now = time.time() if now is None else now
     if timestamp is None or abs(now - timestamp) > tolerance_seconds:

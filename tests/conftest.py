@@ -39,6 +39,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _test_defaults(settings, request):
     settings.RATE_LIMITING_ENABLED = False
+    # Factories set real passwords; PBKDF2 would spend ~0.2 s on each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STRIPE_WEBHOOK_SECRETS = [TEST_WEBHOOK_SECRET]
     settings.STRIPE_API_BASE = REFUSING_API_BASE
     settings.STRIPE_SECRET_KEY = "sk_test_suite"

@@ -62,7 +62,8 @@ def _metadata_transaction_id(metadata: dict[str, str]) -> uuid.UUID | None:
 
 def _locate(
     *, payment_intent_id: str | None, metadata: dict[str, str]
-) -> PurchaseTransaction | None:
+) -> tuple[PurchaseTransaction | None, str | None]:
+    """(the locked purchase, a conflict to flag) for a PaymentIntent Stripe reports on."""
     ours = is_our_payment_intent(metadata)
     found = purchase_transaction_lock(
         payment_intent_id=payment_intent_id,
@@ -72,20 +73,26 @@ def _locate(
         raise PurchaseNotFound(
             f"PaymentIntent {payment_intent_id} carries our tag but no purchase matches it."
         )
-    if found is not None and payment_intent_id and found.stripe_payment_intent_id is None:
+    if found is None or not payment_intent_id:
+        return found, None
+    if found.stripe_payment_intent_id is None:
         # The PaymentIntent id was never stored (the initiating request died after the
         # Stripe call): adopt it now.
         found.stripe_payment_intent_id = payment_intent_id
         found.save(update_fields=["stripe_payment_intent_id", "updated_at"])
-    return found
+    elif found.stripe_payment_intent_id != payment_intent_id:
+        return found, (
+            f"PaymentIntent {payment_intent_id} names this purchase, which belongs to "
+            f"{found.stripe_payment_intent_id}; nothing applied."
+        )
+    return found, None
 
 
 def _flag(purchase: PurchaseTransaction, reason: str) -> PaymentOutcome:
-    purchase.needs_review = True
-    purchase.review_reason = (
-        f"{purchase.review_reason}\n{reason}".strip() if purchase.review_reason else reason
-    )
-    purchase.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    if reason not in purchase.review_reason.splitlines():
+        purchase.needs_review = True
+        purchase.review_reason = f"{purchase.review_reason}\n{reason}".strip()
+        purchase.save(update_fields=["needs_review", "review_reason", "updated_at"])
     logger.warning(
         "payment.flagged_for_review",
         extra={"transaction_id": str(purchase.pk), "reason": reason},
@@ -127,9 +134,13 @@ def confirm_payment_completion(
 ) -> PaymentOutcome:
     """Stripe took the money: complete the purchase and credit its hours, once."""
     with transaction.atomic(savepoint=False):
-        purchase = _locate(payment_intent_id=payment_intent.id, metadata=payment_intent.metadata)
+        purchase, conflict = _locate(
+            payment_intent_id=payment_intent.id, metadata=payment_intent.metadata
+        )
         if purchase is None:
             return PaymentOutcome(OutcomeKind.NOT_OURS, "PaymentIntent is not ours.")
+        if conflict:
+            return _flag(purchase, conflict)
         problems = _mismatch(
             purchase,
             amount_cents=payment_intent.collected_amount_cents,
@@ -180,9 +191,13 @@ def _apply_simple_transition(
     *, payment_intent: PaymentIntentData, report: PaymentReport, source_event_id: str
 ) -> PaymentOutcome:
     with transaction.atomic(savepoint=False):
-        purchase = _locate(payment_intent_id=payment_intent.id, metadata=payment_intent.metadata)
+        purchase, conflict = _locate(
+            payment_intent_id=payment_intent.id, metadata=payment_intent.metadata
+        )
         if purchase is None:
             return PaymentOutcome(OutcomeKind.NOT_OURS, "PaymentIntent is not ours.")
+        if conflict:
+            return _flag(purchase, conflict)
         decision = transition_for(purchase.status, report)
         if decision.target is None:
             return PaymentOutcome(OutcomeKind.NO_CHANGE, decision.reason, purchase.pk)
@@ -240,7 +255,11 @@ def apply_refund(*, charge: ChargeData, source_event_id: str = "") -> PaymentOut
     twice, or an older total reported late, changes nothing.
     """
     with transaction.atomic(savepoint=False):
-        purchase = _locate(payment_intent_id=charge.payment_intent_id, metadata=charge.metadata)
+        purchase, conflict = _locate(
+            payment_intent_id=charge.payment_intent_id, metadata=charge.metadata
+        )
+        if conflict:
+            return _flag(purchase, conflict)
         if purchase is None:
             return PaymentOutcome(
                 OutcomeKind.NOT_OURS, "Charge is not for a PaymentIntent of ours."

@@ -71,6 +71,10 @@ def stripe_webhook_receive(*, payload: bytes, signature_header: str | None) -> W
         raise WebhookPayloadInvalid(
             f"The event body is not a well-formed Stripe event: {error}"
         ) from error
+    if b"\\u0000" in payload:
+        # PostgreSQL cannot store NUL in text or jsonb; the audit copy gets U+FFFD instead,
+        # processing reads the event as sent.
+        document = _without_nul(document)
     event_log, created = webhook_event_record(
         envelope=envelope, document=document, source=WebhookEventLog.Source.WEBHOOK
     )
@@ -91,6 +95,16 @@ def stripe_webhook_receive(*, payload: bytes, signature_header: str | None) -> W
         envelope=envelope,
         attempt=Attempt.FIRST if created else Attempt.REDELIVERY,
     )
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def webhook_event_record(

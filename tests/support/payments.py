@@ -9,7 +9,10 @@ def purchase_pay(purchase, *, paid_at_unix: int | None = None):
     """Completes the purchase as a `payment_intent.succeeded` would, crediting its hours."""
     outcome = confirm_payment_completion(
         payment_intent=payment_intent_parse(
-            payment_intent_object(purchase, charge_created=paid_at_unix)
+            # Only the legacy shape embeds the charge, whose creation time is the payment time.
+            payment_intent_object(
+                purchase, charge_created=paid_at_unix, legacy_shape=paid_at_unix is not None
+            )
         ),
         source_event_id="evt_test_helper",
     )
