@@ -71,6 +71,16 @@ def lesson_consumption_record(
             student_id=student_id, lesson_reference=lesson_reference, entry_type=EntryType.DEBIT
         )
         if existing:
+            if _lesson_entries(
+                student_id=student_id,
+                lesson_reference=lesson_reference,
+                entry_type=EntryType.DEBIT_REVERSAL,
+            ):
+                raise ConflictError(
+                    f"Lesson {lesson_reference} was recorded and then reversed; record the "
+                    "rescheduled lesson under a new reference.",
+                    code="lesson_reference_reversed",
+                )
             recorded_minutes = -sum(entry.minutes for entry in existing)
             if recorded_minutes != minutes:
                 raise ConflictError(

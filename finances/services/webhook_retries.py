@@ -34,7 +34,8 @@ class RetryRun:
 
     @property
     def failed(self) -> int:
-        return sum(1 for receipt in self.receipts if receipt.http_status >= 500)
+        """Retries that left the event FAILED: errors, and outcomes needing a person."""
+        return sum(1 for receipt in self.receipts if receipt.status == Status.FAILED)
 
 
 def webhook_events_for_retry(
@@ -68,31 +69,39 @@ def webhook_events_for_retry(
     return queryset.order_by("received_at", "id")
 
 
-def webhook_event_claim(*, event_log_id: int, now: datetime | None = None) -> bool:
-    """Marks the event RETRYING for this run; False if another worker has it or it is done."""
-    now = now or timezone.now()
-    stale_before = now - timedelta(seconds=settings.WEBHOOK_STALE_PROCESSING_SECONDS)
+def webhook_event_claim(
+    *,
+    event_log_id: int,
+    selection: QuerySet[WebhookEventLog] | None = None,
+    run_started_at: datetime | None = None,
+) -> bool:
+    """Marks the event RETRYING for this run. False when, under its row lock, another
+    worker is processing it, it no longer matches the run's selection (another run retried
+    it meanwhile: it is finished, or failed again and waits for its next backoff), or it
+    was attempted after this run began. The selection defaults to the automatic one."""
+    run_started_at = run_started_at or timezone.now()
+    if selection is None:
+        selection = webhook_events_for_retry(now=run_started_at)
+    stale_before = run_started_at - timedelta(seconds=settings.WEBHOOK_STALE_PROCESSING_SECONDS)
     with transaction.atomic(durable=True):
-        event_log = (
-            WebhookEventLog.objects.select_for_update(skip_locked=True)
-            .only("id", "status", "processing_started_at")
+        claimed = (
+            selection.select_for_update(skip_locked=True)
             .filter(pk=event_log_id)
             .exclude(status__in=WebhookEventLog.FINAL_STATUSES)
+            .exclude(processing_started_at__gt=run_started_at)
+            .exclude(
+                status__in=[Status.PROCESSING, Status.RETRYING],
+                processing_started_at__gt=stale_before,
+            )
+            .values_list("pk", flat=True)
             .first()
         )
-        if event_log is None:
-            return False
-        in_flight = event_log.status in (Status.PROCESSING, Status.RETRYING)
-        if (
-            in_flight
-            and event_log.processing_started_at
-            and event_log.processing_started_at > stale_before
-        ):
+        if claimed is None:
             return False
         WebhookEventLog.objects.filter(pk=event_log_id).update(
             status=Status.RETRYING,
             retry_count=F("retry_count") + 1,
-            processing_started_at=now,
+            processing_started_at=timezone.now(),
             next_retry_at=None,
         )
     return True
@@ -106,17 +115,19 @@ def webhook_events_retry(
     dry_run: bool = False,
     limit: int = 500,
 ) -> RetryRun:
-    candidates = list(
-        webhook_events_for_retry(
-            event_ids=event_ids, failed_only=failed_only, event_type=event_type
-        ).values_list("id", "stripe_event_id")[:limit]
+    run_started_at = timezone.now()
+    selection = webhook_events_for_retry(
+        event_ids=event_ids, failed_only=failed_only, event_type=event_type, now=run_started_at
     )
+    candidates = list(selection.values_list("id", "stripe_event_id")[:limit])
     run = RetryRun(selected=len(candidates), dry_run=dry_run)
     if dry_run:
         run.skipped = [stripe_event_id for _, stripe_event_id in candidates]
         return run
     for event_log_id, stripe_event_id in candidates:
-        if not webhook_event_claim(event_log_id=event_log_id):
+        if not webhook_event_claim(
+            event_log_id=event_log_id, selection=selection, run_started_at=run_started_at
+        ):
             run.skipped.append(stripe_event_id)
             continue
         run.receipts.append(

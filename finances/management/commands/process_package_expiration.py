@@ -1,6 +1,7 @@
+import argparse
 from datetime import datetime
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from finances.services.expiry import packages_expire
@@ -11,7 +12,9 @@ def _parse_now(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
-        raise CommandError(f"--now must be an ISO 8601 date or datetime, not {text!r}") from error
+        raise argparse.ArgumentTypeError(
+            f"--now must be an ISO 8601 date or datetime, not {text!r}"
+        ) from error
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 

@@ -1,3 +1,4 @@
+import argparse
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,7 +11,7 @@ def _date(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
-        raise CommandError(f"Expected an ISO 8601 date, not {text!r}") from error
+        raise argparse.ArgumentTypeError(f"Expected an ISO 8601 date, not {text!r}") from error
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 

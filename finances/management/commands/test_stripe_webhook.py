@@ -62,10 +62,22 @@ class Command(BaseCommand):
             )
         base_url = options["base_url"]
         report = SelfTestReport()
+        finances_logger = logging.getLogger("finances")
+        previous_level = finances_logger.level
         if options["verbosity"] < 2:
             # Per-event log lines would bury the check results; -v 2 shows them.
-            logging.getLogger("finances").setLevel(logging.ERROR)
+            finances_logger.setLevel(logging.ERROR)
+        try:
+            self._run(chosen, base_url, report)
+        finally:
+            finances_logger.setLevel(previous_level)
+        passed = len(report.results) - len(report.failed)
+        summary = f"{passed} checks passed, {len(report.failed)} failed."
+        if report.failed:
+            raise CommandError(summary)
+        self.stdout.write(self.style.SUCCESS(summary))
 
+    def _run(self, chosen: list[str], base_url: str | None, report: SelfTestReport) -> None:
         if "validate_config" in chosen:
             self._section("Configuration")
             self_test_configuration_validate(report, base_url=base_url)
@@ -87,12 +99,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 stripe_cli_instructions(base_url=base_url or settings.PUBLIC_BASE_URL)
             )
-
-        passed = len(report.results) - len(report.failed)
-        summary = f"{passed} checks passed, {len(report.failed)} failed."
-        if report.failed:
-            raise CommandError(summary)
-        self.stdout.write(self.style.SUCCESS(summary))
 
     def _section(self, title: str) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(title))
