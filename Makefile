@@ -24,6 +24,10 @@ test: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run $(CHAOS_ARGS)
 
+# The webhook benchmark (PostgreSQL on 127.0.0.1 and wrk); writes docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,0 +1,124 @@
+"""Writes the measured figures into docs/benchmarks.md between its generated markers."""
+
+import statistics
+from pathlib import Path
+
+START, END = "<!-- generated:start -->", "<!-- generated:end -->"
+TARGETS = {
+    "throughput_ratio_c16": 0.60,
+    "sql_first": 10,
+    "sql_duplicate": 4,
+    "p99_ms_c16": 50.0,
+    "initiation_overhead_ms": 10.0,
+}
+
+
+def _summary(runs: list[dict], target: str, level: int) -> dict | None:
+    chosen = [r for r in runs if r["target"] == target and r["connections"] == level and r["valid"]]
+    if not chosen:
+        return None
+    return {
+        "rps": statistics.mean(r["requests_per_second"] for r in chosen),
+        "rps_each": [r["requests_per_second"] for r in chosen],
+        "p50": statistics.mean(r["latency_ms"]["50%"] for r in chosen),
+        "p99": statistics.mean(r["latency_ms"]["99%"] for r in chosen),
+    }
+
+
+def _mark(passed: bool) -> str:
+    return "met" if passed else "**missed**"
+
+
+def report_markdown(results: dict) -> str:
+    environment = results["environment"]
+    levels = sorted({run["connections"] for run in results["runs"]})
+    lines = [
+        f"Run on {environment['date']} with `{results['command'].strip()}`: "
+        f"{environment['cpus']} cores ({environment['cpu_model']}), "
+        f"PostgreSQL {environment['postgresql']}, Python {environment['python']}, "
+        f"gunicorn {environment['gunicorn']}, {environment['wrk']}. "
+        "PostgreSQL, gunicorn and wrk share the machine.",
+        "",
+        "### Webhook throughput and latency (`payment_intent.succeeded`, first delivery)",
+        "",
+        "| Connections | Ours (req/s) | Ceiling (req/s) | Ours / ceiling "
+        "| Ours p50 / p99 (ms) | Ceiling p50 / p99 (ms) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    ratios = {}
+    for level in levels:
+        ours, ceiling = (
+            _summary(results["runs"], "ours", level),
+            _summary(results["runs"], "ceiling", level),
+        )
+        if not ours or not ceiling:
+            lines.append(f"| {level} | invalid run | | | | |")
+            continue
+        ratios[level] = ours["rps"] / ceiling["rps"]
+        lines.append(
+            f"| {level} | {ours['rps']:.0f} ({', '.join(f'{v:.0f}' for v in ours['rps_each'])}) "
+            f"| {ceiling['rps']:.0f} ({', '.join(f'{v:.0f}' for v in ceiling['rps_each'])}) "
+            f"| {ratios[level]:.0%} | {ours['p50']:.1f} / {ours['p99']:.1f} "
+            f"| {ceiling['p50']:.1f} / {ceiling['p99']:.1f} |"
+        )
+    sql = results["sql_statements"]
+    lines += [
+        "",
+        "Each figure is the mean of the runs in brackets (ours and the ceiling alternate, "
+        "so both see the same machine). Every request carried a fresh event for its own "
+        "purchase; runs that ran out of events or got a non-2xx are discarded.",
+        "",
+        "### SQL statements per event (BEGIN and COMMIT included)",
+        "",
+        f"- first `payment_intent.succeeded`: **{sql['first_delivery']}**",
+        f"- duplicate delivery: **{sql['duplicate_delivery']}**",
+        f"- the ceiling view: {sql['ceiling']}",
+    ]
+    initiation = results.get("initiation")
+    if initiation:
+        lines += [
+            "",
+            "### Purchase initiation against localstripe",
+            "",
+            f"{initiation['iterations']} interleaved pairs: "
+            "`POST /api/finances/purchase/initiate/` over HTTP (validation, guest account, "
+            "two short transactions, the Stripe call) beside a bare `stripe` SDK "
+            "`PaymentIntent.create` to the same localstripe.",
+            "",
+            f"- bare SDK call: median {initiation['bare_sdk_median_ms']:.1f} ms "
+            f"(p90 {initiation['bare_sdk_p90_ms']:.1f})",
+            f"- our endpoint: median {initiation['initiate_median_ms']:.1f} ms "
+            f"(p90 {initiation['initiate_p90_ms']:.1f})",
+            f"- our overhead: **{initiation['overhead_median_ms']:.1f} ms** median",
+        ]
+    c16 = _summary(results["runs"], "ours", 16)
+    lines += ["", "### Against the targets", ""]
+    if 16 in ratios:
+        lines.append(
+            f"- throughput at 16 connections ≥ 60% of the ceiling: {ratios[16]:.0%} — "
+            f"{_mark(ratios[16] >= TARGETS['throughput_ratio_c16'])}"
+        )
+    if c16:
+        met = _mark(c16["p99"] <= TARGETS["p99_ms_c16"])
+        lines.append(f"- p99 ≤ 50 ms at 16 connections: {c16['p99']:.1f} ms — {met}")
+    lines.append(
+        f"- ≤ 10 statements for a first delivery: {sql['first_delivery']} — "
+        f"{_mark(sql['first_delivery'] <= TARGETS['sql_first'])}"
+    )
+    lines.append(
+        f"- ≤ 4 statements for a duplicate: {sql['duplicate_delivery']} — "
+        f"{_mark(sql['duplicate_delivery'] <= TARGETS['sql_duplicate'])}"
+    )
+    if initiation:
+        lines.append(
+            f"- initiation adds ≤ 10 ms median: {initiation['overhead_median_ms']:.1f} ms — "
+            f"{_mark(initiation['overhead_median_ms'] <= TARGETS['initiation_overhead_ms'])}"
+        )
+    return "\n".join(lines)
+
+
+def report_write(results: dict, path: Path) -> None:
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    path.write_text(f"{before}{START}\n{report_markdown(results)}\n{END}{after}")
