@@ -1,29 +1,22 @@
 """Row locks, taken only through these helpers and always in this order:
 
-    webhook event log → purchase transaction → student balance
+    purchase transaction → student balance → (webhook event row, by its final UPDATE)
 
-A use case may skip a step but never take an earlier one after a later one, so two
-use cases can never wait for each other in a cycle. On SQLite `select_for_update` is a
-no-op; there IMMEDIATE transactions serialize writers instead (see settings).
+A use case may skip a step but never take an earlier one after a later one, so two use
+cases can never wait for each other in a cycle. Transactions that lock an event row on
+its own (retry claims, failure records) hold no other lock and never wait (SKIP LOCKED)
+or finish at once. On SQLite `select_for_update` is a no-op; there IMMEDIATE
+transactions serialize writers instead (see settings).
 """
 
 from django.db import connection
 
-from finances.models import PurchaseTransaction, StudentAccountBalance, WebhookEventLog
-
-_WEBHOOK_LOCK_FIELDS = ("id", "stripe_event_id", "event_type", "status", "retry_count")
+from finances.models import PurchaseTransaction, StudentAccountBalance
 
 
 def _assert_in_transaction() -> None:
     if not connection.in_atomic_block:
         raise RuntimeError("Row locks are only meaningful inside a transaction.")
-
-
-def webhook_event_lock(*, event_log_id: int) -> WebhookEventLog:
-    _assert_in_transaction()
-    return (
-        WebhookEventLog.objects.select_for_update().only(*_WEBHOOK_LOCK_FIELDS).get(pk=event_log_id)
-    )
 
 
 def purchase_transaction_lock(

@@ -4,7 +4,7 @@ from finances.api.balances import BalanceView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
 from finances.api.plans import PricingPlanListView
 from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
-from finances.api.webhooks import StripeWebhookView
+from finances.api.webhooks import stripe_webhook
 
 app_name = "finances"
 
@@ -20,5 +20,5 @@ urlpatterns = [
     path("balance/", BalanceView.as_view(), name="balance"),
     path("consumptions/", LessonConsumptionView.as_view(), name="consumptions"),
     path("consumptions/reversals/", LessonReversalView.as_view(), name="consumption-reversals"),
-    path("webhooks/stripe/", StripeWebhookView.as_view(), name="stripe-webhook"),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
 ]

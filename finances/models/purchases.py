@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -171,20 +171,30 @@ class PurchaseTransaction(models.Model):
             raise ValidationError(errors)
 
     def mark_completed(self, *, paid_at, from_statuses) -> bool:
-        """Compare-and-set to COMPLETED in one UPDATE; False when the status had moved on."""
+        """Compare-and-set to COMPLETED in one UPDATE; False when the status had moved on.
+
+        Constant SQL rather than the ORM: it runs on every payment (see services/ledger.py).
+        """
         expires_at = self.hours_expiry_for(paid_at)
         now = timezone.now()
-        updated = (
-            type(self)
-            .objects.filter(pk=self.pk, status__in=from_statuses)
-            .update(
-                status=self.Status.COMPLETED,
-                paid_at=paid_at,
-                expires_at=expires_at,
-                failure_reason="",
-                updated_at=now,
-            )
+        fields = {field.attname: field for field in type(self)._meta.concrete_fields}
+        placeholders = ", ".join(["%s"] * len(from_statuses))
+        sql = (
+            "UPDATE finances_purchasetransaction SET status = %s, paid_at = %s, "  # noqa: S608
+            "expires_at = %s, failure_reason = '', updated_at = %s "
+            f"WHERE id = %s AND status IN ({placeholders})"
         )
+        parameters = [
+            self.Status.COMPLETED,
+            fields["paid_at"].get_db_prep_save(paid_at, connection),
+            fields["expires_at"].get_db_prep_save(expires_at, connection),
+            fields["updated_at"].get_db_prep_save(now, connection),
+            fields["id"].get_db_prep_save(self.pk, connection),
+            *from_statuses,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            updated = cursor.rowcount == 1
         if updated:
             self.status, self.paid_at, self.expires_at, self.updated_at = (
                 self.Status.COMPLETED,
@@ -193,4 +203,4 @@ class PurchaseTransaction(models.Model):
                 now,
             )
             self.failure_reason = ""
-        return bool(updated)
+        return updated

@@ -9,7 +9,7 @@ the balance or a lot before deciding (consumption, refunds, expiry) lock it firs
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, StudentAccountBalance
@@ -17,24 +17,59 @@ from finances.models import HoursLedgerEntry, StudentAccountBalance
 EntryType = HoursLedgerEntry.EntryType
 
 
+_BALANCE_COLUMNS = (
+    "purchased_minutes",
+    "consumed_minutes",
+    "refunded_minutes",
+    "expired_minutes",
+    "remaining_minutes",
+    "paid_cents",
+    "refunded_cents",
+)
+_ENTRY_COLUMNS = (
+    "student_id",
+    "purchase_transaction_id",
+    "entry_type",
+    "minutes",
+    "amount_cents",
+    "expires_at",
+    "idempotency_key",
+    "stripe_event_id",
+    "lesson_reference",
+    "note",
+    "created_at",
+)
+# Constant SQL (values are parameters). Written by hand because this runs once or more per
+# payment, lesson and refund, and compiling ORM queries was the largest cost of a webhook.
+_INSERT_ENTRY_SQL = (
+    f"INSERT INTO finances_hoursledgerentry ({', '.join(_ENTRY_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))}) RETURNING id"
+)
+_UPDATE_BALANCE_SQL = (
+    "UPDATE finances_studentaccountbalance SET "  # noqa: S608
+    + ", ".join(f"{column} = {column} + %s" for column in _BALANCE_COLUMNS)
+    + ", updated_at = %s WHERE student_id = %s"
+)
+# PostgreSQL: the entry and the balance in one statement; RETURNING is empty when the
+# student has no balance row yet.
+_APPEND_SQL_POSTGRESQL = (
+    f"WITH entry AS ({_INSERT_ENTRY_SQL}) {_UPDATE_BALANCE_SQL} "  # noqa: S608
+    "RETURNING (SELECT id FROM entry)"
+)
+
+
 def _balance_changes(*, entry_type: str, minutes: int, amount_cents: int) -> dict[str, int]:
     if entry_type == EntryType.CREDIT:
-        return {
-            "purchased_minutes": minutes,
-            "remaining_minutes": minutes,
-            "paid_cents": amount_cents,
-        }
-    if entry_type in (EntryType.DEBIT, EntryType.DEBIT_REVERSAL):
-        return {"consumed_minutes": -minutes, "remaining_minutes": minutes}
-    if entry_type == EntryType.REFUND_REVERSAL:
-        return {
-            "refunded_minutes": -minutes,
-            "remaining_minutes": minutes,
-            "refunded_cents": -amount_cents,
-        }
-    if entry_type == EntryType.EXPIRY:
-        return {"expired_minutes": -minutes, "remaining_minutes": minutes}
-    raise ValueError(f"Unknown ledger entry type {entry_type}")
+        changes = {"purchased_minutes": minutes, "paid_cents": amount_cents}
+    elif entry_type in (EntryType.DEBIT, EntryType.DEBIT_REVERSAL):
+        changes = {"consumed_minutes": -minutes}
+    elif entry_type == EntryType.REFUND_REVERSAL:
+        changes = {"refunded_minutes": -minutes, "refunded_cents": -amount_cents}
+    elif entry_type == EntryType.EXPIRY:
+        changes = {"expired_minutes": -minutes}
+    else:
+        raise ValueError(f"Unknown ledger entry type {entry_type}")
+    return {**dict.fromkeys(_BALANCE_COLUMNS, 0), **changes, "remaining_minutes": minutes}
 
 
 def ledger_entry_append(
@@ -52,7 +87,8 @@ def ledger_entry_append(
 ) -> HoursLedgerEntry:
     if not connection.in_atomic_block:
         raise RuntimeError("Ledger entries are written inside the transaction that causes them.")
-    entry = HoursLedgerEntry.objects.create(
+    now = timezone.now()
+    entry = HoursLedgerEntry(
         student_id=student_id,
         purchase_transaction_id=purchase_transaction_id,
         entry_type=entry_type,
@@ -63,13 +99,39 @@ def ledger_entry_append(
         stripe_event_id=stripe_event_id,
         lesson_reference=lesson_reference,
         note=note[:500],
+        created_at=now,
     )
+    fields = {field.attname: field for field in HoursLedgerEntry._meta.concrete_fields}
+    entry_parameters = [
+        fields[column].get_db_prep_save(getattr(entry, column), connection)
+        for column in _ENTRY_COLUMNS
+    ]
     changes = _balance_changes(entry_type=entry_type, minutes=minutes, amount_cents=amount_cents)
-    update = {field: F(field) + delta for field, delta in changes.items() if delta}
-    update["updated_at"] = timezone.now()
-    if not StudentAccountBalance.objects.filter(student_id=student_id).update(**update):
-        StudentAccountBalance.objects.get_or_create(student_id=student_id)
-        StudentAccountBalance.objects.filter(student_id=student_id).update(**update)
+    balance_parameters = [
+        *(changes[column] for column in _BALANCE_COLUMNS),
+        StudentAccountBalance._meta.get_field("updated_at").get_db_prep_save(now, connection),
+        student_id,
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_APPEND_SQL_POSTGRESQL, [*entry_parameters, *balance_parameters])
+            row = cursor.fetchone()
+            balance_updated = row is not None
+            entry.pk = row[0] if row else None
+        else:
+            cursor.execute(_INSERT_ENTRY_SQL, entry_parameters)
+            entry.pk = cursor.fetchone()[0]
+            cursor.execute(_UPDATE_BALANCE_SQL, balance_parameters)
+            balance_updated = cursor.rowcount == 1
+        if not balance_updated:  # the student's first need of a balance
+            StudentAccountBalance.objects.get_or_create(student_id=student_id)
+            cursor.execute(_UPDATE_BALANCE_SQL, balance_parameters)
+    if entry.pk is None:
+        entry.pk = HoursLedgerEntry.objects.values_list("pk", flat=True).get(
+            idempotency_key=idempotency_key
+        )
+    entry._state.adding = False
+    entry._state.db = connection.alias
     return entry
 
 

@@ -26,7 +26,6 @@ from django.utils import timezone
 
 from finances import stripe_gateway
 from finances.errors import WebhookPayloadInvalid
-from finances.locks import webhook_event_lock
 from finances.models import WebhookEventLog
 from finances.services.payments import OutcomeKind, PaymentOutcome
 from finances.stripe_payloads import EventEnvelope, MalformedStripeObject, event_envelope_parse
@@ -198,9 +197,11 @@ def _record_with_insert(values: dict, *, count_delivery: bool) -> tuple[WebhookE
     return existing, False
 
 
-def _envelope_from_stored_payload(event_log_id: int) -> EventEnvelope:
-    payload = WebhookEventLog.objects.values_list("payload", flat=True).get(pk=event_log_id)
-    return event_envelope_parse(payload)
+def _stored_event(event_log_id: int) -> tuple[str, str, dict]:
+    """(Stripe event id, status, payload) of a recorded event."""
+    return WebhookEventLog.objects.values_list("stripe_event_id", "status", "payload").get(
+        pk=event_log_id
+    )
 
 
 def _outcome_status(outcome: PaymentOutcome) -> str:
@@ -211,25 +212,68 @@ def _outcome_status(outcome: PaymentOutcome) -> str:
     return Status.FAILED  # FLAGGED: needs a person, a retry cannot help
 
 
+# Constant SQL, values as parameters: this runs for every event (see services/ledger.py).
+_FINISH_EVENT_SQL = (
+    "UPDATE finances_webhookeventlog SET status = %s, error_message = %s, "
+    "next_retry_at = NULL, purchase_transaction_id = %s, processed_at = %s, "
+    "processing_duration_ms = %s, "
+    "processing_started_at = COALESCE(%s, processing_started_at), "
+    "retry_count = retry_count + %s "
+    "WHERE id = %s AND status NOT IN ('PROCESSED', 'IGNORED')"
+)
+
+
+def _event_finish(
+    *,
+    event_log_id: int,
+    status: str,
+    error_message: str,
+    purchase_transaction_id,
+    duration_ms: float,
+    processing_started_at,
+    count_retry: bool,
+) -> bool:
+    """Writes the outcome onto the event row unless it is already finished."""
+    fields = {field.attname: field for field in WebhookEventLog._meta.concrete_fields}
+    parameters = [
+        status,
+        error_message,
+        fields["purchase_transaction_id"].get_db_prep_save(purchase_transaction_id, connection),
+        fields["processed_at"].get_db_prep_save(timezone.now(), connection),
+        duration_ms,
+        fields["processing_started_at"].get_db_prep_save(processing_started_at, connection),
+        int(count_retry),
+        event_log_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_FINISH_EVENT_SQL, parameters)
+        return cursor.rowcount == 1
+
+
 def webhook_event_process(
     *, event_log_id: int, envelope: EventEnvelope | None = None, attempt: Attempt = Attempt.FIRST
 ) -> WebhookReceipt:
-    """Applies one recorded event exactly once; safe to call concurrently for the same row."""
+    """Applies one recorded event exactly once; safe to call concurrently for the same row.
+
+    Every effect happens under the purchase's row lock, through forward-only payment
+    services, so a concurrent duplicate waits for the first, finds its result and changes
+    nothing. The event row is finished only if nobody finished it meanwhile.
+    """
     started = time.perf_counter()
     started_at = timezone.now()
-    retry_count: int | None = None
     event_id = envelope.id if envelope else str(event_log_id)
     try:
-        with transaction.atomic(durable=True):
-            event_log = webhook_event_lock(event_log_id=event_log_id)
-            event_id = event_log.stripe_event_id
-            if event_log.is_final:
+        if envelope is None:
+            # Retries and direct calls: the row's status is read with its payload, and a
+            # finished event is left alone. A delivery knows it from the upsert already.
+            event_id, stored_status, payload = _stored_event(event_log_id)
+            if stored_status in WebhookEventLog.FINAL_STATUSES:
                 return WebhookReceipt(
-                    200, event_id, event_log.status, "Already handled.", duplicate=True
+                    200, event_id, stored_status, "Already handled.", duplicate=True
                 )
-            retry_count = event_log.retry_count + (1 if attempt == Attempt.REDELIVERY else 0)
+            envelope = event_envelope_parse(payload)
+        with transaction.atomic(durable=True):
             try:
-                envelope = envelope or _envelope_from_stored_payload(event_log_id)
                 outcome = webhook_event_dispatch(
                     EventContext(
                         id=envelope.id,
@@ -243,31 +287,32 @@ def webhook_event_process(
                 outcome = PaymentOutcome(OutcomeKind.FLAGGED, f"Malformed event object: {error}")
                 status, http_status, error_code = Status.FAILED, 400, "malformed_event"
             duration_ms = (time.perf_counter() - started) * 1000
-            changes = {
-                "status": status,
-                "error_message": outcome.message if status == Status.FAILED else "",
-                "retry_count": retry_count,
-                "next_retry_at": None,
-                "purchase_transaction_id": outcome.transaction_id,
-                "processed_at": timezone.now(),
-                "processing_duration_ms": duration_ms,
-            }
-            if attempt != Attempt.FIRST:
-                changes["processing_started_at"] = started_at
-            WebhookEventLog.objects.filter(pk=event_log_id).update(**changes)
+            finished_here = _event_finish(
+                event_log_id=event_log_id,
+                status=status,
+                error_message=outcome.message if status == Status.FAILED else "",
+                purchase_transaction_id=outcome.transaction_id,
+                duration_ms=duration_ms,
+                processing_started_at=None if attempt == Attempt.FIRST else started_at,
+                count_retry=attempt == Attempt.REDELIVERY,
+            )
     except Exception as error:
         return _record_failure(
             event_log_id=event_log_id,
             event_id=event_id,
             error=error,
-            retry_count=retry_count,
+            count_retry=attempt == Attempt.REDELIVERY,
             duration_ms=(time.perf_counter() - started) * 1000,
         )
+    if not finished_here:
+        # A concurrent delivery finished the event first; ours found nothing left to do.
+        final_status = WebhookEventLog.objects.values_list("status", flat=True).get(pk=event_log_id)
+        return WebhookReceipt(200, event_id, final_status, "Already handled.", duplicate=True)
     logger.info(
         "webhook.processed",
         extra={
             "event_id": event_id,
-            "event_type": envelope.type if envelope else None,
+            "event_type": envelope.type,
             "status": status,
             "outcome": outcome.kind.value,
             "transaction_id": str(outcome.transaction_id) if outcome.transaction_id else None,
@@ -278,40 +323,36 @@ def webhook_event_process(
 
 
 def _record_failure(
-    *,
-    event_log_id: int,
-    event_id: str,
-    error: Exception,
-    retry_count: int | None,
-    duration_ms: float,
+    *, event_log_id: int, event_id: str, error: Exception, count_retry: bool, duration_ms: float
 ) -> WebhookReceipt:
     logger.error(
         "webhook.processing_failed",
         exc_info=error,
         extra={"event_id": event_id, "error_class": type(error).__name__},
     )
-    now = timezone.now()
-    changes = {
-        "status": Status.FAILED,
-        "error_message": f"{type(error).__name__}: {error}"[:2000],
-        "processed_at": None,
-        "processing_duration_ms": duration_ms,
-    }
-    if retry_count is not None:
-        changes["retry_count"] = retry_count
-        changes["next_retry_at"] = (
-            now + webhook_retry_delay(retry_count)
-            if retry_count < settings.WEBHOOK_MAX_RETRIES
-            else None
-        )
-    else:
-        changes["next_retry_at"] = now + webhook_retry_delay(0)
     try:
         with transaction.atomic(durable=True):
             # Only if nobody finished it meanwhile (a concurrent delivery may have).
-            WebhookEventLog.objects.filter(pk=event_log_id).exclude(
-                status__in=WebhookEventLog.FINAL_STATUSES
-            ).update(**changes)
+            event_log = (
+                WebhookEventLog.objects.select_for_update()
+                .only("id", "retry_count")
+                .filter(pk=event_log_id)
+                .exclude(status__in=WebhookEventLog.FINAL_STATUSES)
+                .first()
+            )
+            if event_log is not None:
+                retry_count = event_log.retry_count + int(count_retry)
+                retries_left = retry_count < settings.WEBHOOK_MAX_RETRIES
+                WebhookEventLog.objects.filter(pk=event_log_id).update(
+                    status=Status.FAILED,
+                    error_message=f"{type(error).__name__}: {error}"[:2000],
+                    retry_count=retry_count,
+                    next_retry_at=timezone.now() + webhook_retry_delay(retry_count)
+                    if retries_left
+                    else None,
+                    processed_at=None,
+                    processing_duration_ms=duration_ms,
+                )
     except DatabaseError:
         logger.exception("webhook.failure_not_recorded", extra={"event_id": event_id})
     return WebhookReceipt(

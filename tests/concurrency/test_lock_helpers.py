@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from finances.locks import purchase_transaction_lock, student_balance_lock, webhook_event_lock
-from finances.models import PurchaseTransaction, StudentAccountBalance, WebhookEventLog
-from tests.factories import PurchaseTransactionFactory, UserFactory, WebhookEventLogFactory
+from finances.locks import purchase_transaction_lock, student_balance_lock
+from finances.models import PurchaseTransaction, StudentAccountBalance
+from tests.factories import PurchaseTransactionFactory, UserFactory
 from tests.support.concurrent_threads import (
     BackgroundThread,
     backend_pid,
@@ -92,20 +92,6 @@ def _second_taker_waits_for_the_first(*, take_lock_first, change_under_lock, tak
     return row_seen_by_second
 
 
-def test_the_webhook_event_lock_makes_a_second_taker_wait_until_the_first_commits():
-    event_log = WebhookEventLogFactory(status=WebhookEventLog.Status.PROCESSING)
-
-    seen = _second_taker_waits_for_the_first(
-        take_lock_first=lambda: webhook_event_lock(event_log_id=event_log.pk),
-        change_under_lock=lambda: WebhookEventLog.objects.filter(pk=event_log.pk).update(
-            status=WebhookEventLog.Status.PROCESSED
-        ),
-        take_lock_second=lambda: webhook_event_lock(event_log_id=event_log.pk),
-    )
-
-    assert seen.status == WebhookEventLog.Status.PROCESSED
-
-
 @pytest.mark.parametrize("second_looks_up_by", ["payment_intent_id", "transaction_id"])
 def test_the_purchase_lock_makes_a_second_taker_wait_until_the_first_commits(second_looks_up_by):
     purchase = PurchaseTransactionFactory()
@@ -176,20 +162,6 @@ def _increment_under_lock(take_lock, read, write):
             write(value + 1)
 
     return increment
-
-
-def test_read_modify_writes_under_the_webhook_event_lock_lose_no_update():
-    event_log = WebhookEventLogFactory(retry_count=0)
-    rows = WebhookEventLog.objects.filter(pk=event_log.pk)
-    increment = _increment_under_lock(
-        lambda: webhook_event_lock(event_log_id=event_log.pk),
-        lambda row: row.retry_count,
-        lambda value: rows.update(retry_count=value),
-    )
-
-    values_or_raise(run_together([increment] * THREADS))
-
-    assert rows.get().retry_count == THREADS
 
 
 def test_read_modify_writes_under_the_purchase_lock_lose_no_update():
