@@ -12,9 +12,12 @@ ErrorEnvelopeSerializer = inline_serializer(
                 "code": serializers.CharField(help_text="Stable machine-readable code."),
                 "message": serializers.CharField(help_text="Human-readable explanation."),
                 "fields": serializers.DictField(
-                    child=serializers.ListField(child=serializers.CharField()),
+                    child=serializers.JSONField(),
                     required=False,
-                    help_text="Per-field messages (validation errors only).",
+                    help_text=(
+                        "Validation errors only: for each input field, its messages (a list "
+                        "of strings), or for a nested object, the same mapping for its fields."
+                    ),
                 ),
             },
         )

@@ -64,10 +64,19 @@ def _timestamp(document: dict, key: str) -> datetime | None:
 
 
 def _metadata(document: dict) -> dict[str, str]:
-    value = document.get("metadata")
-    if not isinstance(value, dict):
+    if "metadata" not in document:
         return {}
+    value = document["metadata"]
+    if not isinstance(value, dict):
+        raise MalformedStripeObject("metadata must be an object")
     return {str(key): str(item) for key, item in value.items() if isinstance(item, str | int)}
+
+
+def _livemode(document: dict) -> bool:
+    value = document.get("livemode", False)
+    if not isinstance(value, bool):
+        raise MalformedStripeObject("livemode must be a boolean")
+    return value
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ def charge_parse(document: Any) -> ChargeData:
         amount_cents=amount,
         amount_refunded_cents=amount_refunded,
         currency=_require_str(document, "currency").upper(),
-        livemode=document.get("livemode") is True,
+        livemode=_livemode(document),
         status=_optional_str(document, "status"),
         metadata=_metadata(document),
         created_at=_timestamp(document, "created"),
@@ -172,7 +181,7 @@ def payment_intent_parse(document: Any) -> PaymentIntentData:
         amount_cents=amount,
         amount_received_cents=_optional_int(document, "amount_received"),
         currency=_require_str(document, "currency").upper(),
-        livemode=document.get("livemode") is True,
+        livemode=_livemode(document),
         metadata=_metadata(document),
         client_secret=_optional_str(document, "client_secret"),
         customer_id=customer_id,
@@ -207,7 +216,7 @@ def event_envelope_parse(document: Any) -> EventEnvelope:
         id=event_id,
         type=event_type,
         api_version=(_optional_str(document, "api_version") or "")[:32],
-        livemode=document.get("livemode") is True,
+        livemode=_livemode(document),
         created_at=_timestamp(document, "created"),
         data_object=data_object,
         object_id=object_id[:255] if isinstance(object_id, str) else "",

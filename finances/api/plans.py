@@ -15,7 +15,7 @@ class PricingPlanListView(APIView):
     @extend_schema(
         operation_id="pricing_plans_list",
         summary="Active pricing plans",
-        responses={200: PricingPlanSerializer(many=True), **errors(500)},
+        responses={200: PricingPlanSerializer(many=True), **errors(401, 500)},
     )
     def get(self, request: Request) -> Response:
         return Response(PricingPlanSerializer(pricing_plan_list_active(), many=True).data)

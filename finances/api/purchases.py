@@ -34,6 +34,7 @@ class PurchaseInitiateView(APIView):
             201: PurchaseInitiateOutputSerializer,
             **errors(
                 400,
+                401,
                 403,
                 415,
                 429,
@@ -87,7 +88,7 @@ class PurchaseStatusView(APIView):
                 description="Same as the header, for clients that cannot set headers.",
             ),
         ],
-        responses={200: PurchaseSerializer, **errors(404, 500)},
+        responses={200: PurchaseSerializer, **errors(401, 404, 500)},
     )
     def get(self, request: Request, transaction_id) -> Response:
         purchase = purchase_get_visible(
@@ -110,7 +111,7 @@ class PurchaseListView(ListAPIView):
         operation_id="purchases_list",
         summary="The caller's purchases",
         parameters=[PurchaseListQuerySerializer],
-        responses={200: PurchaseSerializer(many=True), **errors(400, 401, 500)},
+        responses={200: PurchaseSerializer(many=True), **errors(400, 401, 404, 500)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -50,14 +50,21 @@ class StudentInfoSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150)
     email = serializers.CharField(max_length=254)
 
+    # Normalisation can lengthen text (NFC/NFKC expand some characters), so the column
+    # limits are checked again on the normalised value.
     def validate_name(self, value: str) -> str:
         try:
-            return person_name_normalize(value)
+            name = person_name_normalize(value)
         except ValueError as error:
             raise serializers.ValidationError(str(error)) from error
+        if len(name) > 150:
+            raise serializers.ValidationError("A name has at most 150 characters.")
+        return name
 
     def validate_email(self, value: str) -> str:
         email = email_normalize(value)
+        if len(email) > 254:
+            raise serializers.ValidationError("An email address has at most 254 characters.")
         EmailValidator(message="Enter a valid email address.")(email)
         return email
 

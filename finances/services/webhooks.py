@@ -12,6 +12,7 @@ Only after the effects are committed does the endpoint answer 2xx; a failure ans
 and leaves the row FAILED with its error and next retry time.
 """
 
+import contextlib
 import json
 import logging
 import time
@@ -51,6 +52,10 @@ class WebhookReceipt:
     error_code: str | None = None
 
 
+def _refuse_non_finite_number(token: str):
+    raise ValueError(f"{token} is not a JSON number Stripe sends")
+
+
 def webhook_retry_delay(retry_count: int) -> timedelta:
     """Exponential backoff: 1, 2, 4, 8, 16 minutes with the default base of 60 s."""
     return timedelta(seconds=settings.WEBHOOK_RETRY_BACKOFF_SECONDS * 2**retry_count)
@@ -64,7 +69,7 @@ def stripe_webhook_receive(*, payload: bytes, signature_header: str | None) -> W
         tolerance_seconds=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
     )
     try:
-        document = json.loads(payload)
+        document = json.loads(payload, parse_constant=_refuse_non_finite_number)
         envelope = event_envelope_parse(document)
     except (ValueError, RecursionError) as error:
         raise WebhookPayloadInvalid(
@@ -171,7 +176,9 @@ def _record_with_upsert(values: dict, *, count_delivery: bool) -> tuple[WebhookE
     parameters = [
         meta.get_field(name).get_db_prep_save(values[name], connection) for name in _UPSERT_COLUMNS
     ]
-    with connection.cursor() as cursor:
+    # Inside a caller's transaction (tests), a refused row must not abort it.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
         cursor.execute(_UPSERT_SQL, [*parameters, 1 if count_delivery else 0])
         row_id, status, inserted = cursor.fetchone()
     event_log = WebhookEventLog(pk=row_id, status=status, stripe_event_id=values["stripe_event_id"])
@@ -187,9 +194,13 @@ def _record_with_insert(values: dict, *, count_delivery: bool) -> tuple[WebhookE
         return WebhookEventLog.objects.create(**values), True
     except IntegrityError:
         pass
-    existing = WebhookEventLog.objects.only("id", "status", "stripe_event_id").get(
-        stripe_event_id=values["stripe_event_id"]
+    existing = (
+        WebhookEventLog.objects.only("id", "status", "stripe_event_id")
+        .filter(stripe_event_id=values["stripe_event_id"])
+        .first()
     )
+    if existing is None:  # refused by another constraint, not a duplicate
+        raise WebhookPayloadInvalid("The event could not be stored.")
     if count_delivery:
         WebhookEventLog.objects.filter(pk=existing.pk).update(
             delivery_count=F("delivery_count") + 1
