@@ -1,0 +1,193 @@
+"""Schemathesis against the project's own OpenAPI schema, loaded from the WSGI app.
+
+Every documented operation gets positive and negative cases (schemathesis 4, hypothesis),
+as four callers: anonymous, a student with purchases, staff, and a stale token. Checks:
+no server error, and the status code, content type and body each as documented. Stripe is
+localstripe; rate limits are off. The webhook endpoint cannot be signed by schemathesis,
+so it answers 400 there, which must be the documented 400.
+
+Violations are collected over the whole run (not only the first), deduplicated, and
+reported together with one reproducing request each.
+"""
+
+import contextlib
+import secrets
+from collections.abc import Callable
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.db import close_old_connections
+from hypothesis import given
+from hypothesis.errors import Unsatisfiable
+from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from finances.services.consumption import lesson_consumption_record
+from finances.services.purchases import client_secret_hash
+from tests.factories import PricingPlanFactory, PurchaseTransactionFactory, StaffUserFactory
+from tests.support.hostile_input_helpers import hostile_settings
+from tests.support.payments import purchase_pay
+
+pytestmark = pytest.mark.django_db
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+OPERATIONS = [
+    "GET /api/finances/balance/",
+    "POST /api/finances/consumptions/",
+    "POST /api/finances/consumptions/reversals/",
+    "GET /api/finances/plans/",
+    "GET /api/finances/purchase/{transaction_id}/status/",
+    "POST /api/finances/purchase/initiate/",
+    "GET /api/finances/transactions/",
+    "POST /api/finances/webhooks/stripe/",
+    "GET /health/",
+    "GET /metrics/",
+]
+CALLERS = ("anonymous", "student", "staff", "stale_token")
+GUEST_SECRET = "pi_schemathesis_secret_guest"
+EXAMPLES = 20  # per operation, caller and generation mode
+
+
+@pytest.fixture(scope="module")
+def openapi_schema(django_db_blocker):
+    from config.wsgi import application
+
+    # The request runs Django's request_started handlers, which look at the connection.
+    with django_db_blocker.unblock():
+        return schemathesis.openapi.from_wsgi("/api/schema/", application)
+
+
+@pytest.fixture
+def in_process_requests():
+    """What Django's test client does: requests must not close the test's connection (and
+    with it the transaction every test runs in)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(localstripe, in_process_requests, settings):
+    """A plan, a student with a paid purchase (whose client secret a guest would hold) and
+    one recorded lesson, staff, each caller's headers, and metrics switched on (their 200
+    is documented too)."""
+    settings.METRICS_ENABLED = True
+    plan = PricingPlanFactory()
+    purchase = PurchaseTransactionFactory(client_secret_hash=client_secret_hash(GUEST_SECRET))
+    purchase_pay(purchase)
+    lesson_consumption_record(
+        student_id=purchase.student_id, minutes=30, lesson_reference="lesson-recorded"
+    )
+    staff = StaffUserFactory()
+    headers = {
+        "anonymous": {},
+        "student": {"Authorization": f"Token {Token.objects.create(user=purchase.student).key}"},
+        "staff": {"Authorization": f"Token {Token.objects.create(user=staff).key}"},
+        "stale_token": {"Authorization": f"Token {secrets.token_hex(20)}"},
+    }
+    return {"plan": plan, "purchase": purchase, "headers": headers}
+
+
+def known_inputs(label: str, world: dict) -> list[dict]:
+    """Inputs that reach the successful answers random data rarely reaches."""
+    student_id = world["purchase"].student_id
+    path = {"transaction_id": str(world["purchase"].pk)}
+    return {
+        "GET /api/finances/purchase/{transaction_id}/status/": [
+            {"path_parameters": path},
+            {"path_parameters": path, "headers": {"X-Client-Secret": GUEST_SECRET}},
+        ],
+        "POST /api/finances/purchase/initiate/": [
+            {
+                "body": {
+                    "plan_id": world["plan"].pk,
+                    "student_info": {"name": "Ana Silva", "email": "guest@example.com"},
+                }
+            },
+        ],
+        "POST /api/finances/consumptions/": [
+            {"body": {"student_id": student_id, "minutes": 30, "lesson_reference": "new"}},
+            {
+                "body": {
+                    "student_id": student_id,
+                    "minutes": 30,
+                    "lesson_reference": "lesson-recorded",
+                }
+            },
+        ],
+        "POST /api/finances/consumptions/reversals/": [
+            {"body": {"student_id": student_id, "lesson_reference": "lesson-recorded"}},
+        ],
+    }.get(label, [])
+
+
+def test_every_documented_operation_is_exercised_here(openapi_schema):
+    labels = [result.ok().label for result in openapi_schema.get_all_operations()]
+
+    assert sorted(labels) == sorted(OPERATIONS)
+
+
+def run_cases(strategy, examples: int, on_case: Callable) -> None:
+    @hostile_settings(examples)
+    @given(case=strategy)
+    def run(case):
+        on_case(case)
+
+    # Unsatisfiable: negative cases for an operation that takes no input at all.
+    with contextlib.suppress(Unsatisfiable):
+        run()
+
+
+def describe(failure: Failure) -> str:
+    message = " ".join(str(failure.message).split())
+    return f"{failure.title}: {message[:400]}"
+
+
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_every_answer_is_documented_and_no_answer_is_a_server_error(openapi_schema, world, label):
+    operation = openapi_schema.find_operation_by_label(label)
+    violations: dict[tuple, str] = {}
+    answered: set[tuple] = set()
+
+    for caller in CALLERS:
+        headers = world["headers"][caller]
+
+        def on_case(case, caller=caller, headers=headers):
+            response = case.call(headers=headers)
+            answered.add((caller, response.status_code))
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    key = (label, response.status_code, failure.title)
+                    violations.setdefault(
+                        key,
+                        f"{label} -> {response.status_code} as {caller}: {describe(failure)}\n"
+                        f"    reproduce: {case.as_curl_command(headers=headers)[:600]}",
+                    )
+
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            run_cases(operation.as_strategy(generation_mode=mode), EXAMPLES, on_case)
+        for fixed in known_inputs(label, world):
+            run_cases(operation.as_strategy(**fixed), 3, on_case)
+
+    successes = {status for _, status in answered if 200 <= status < 300}
+    assert successes or label.endswith("/webhooks/stripe/"), f"no success was checked: {answered}"
+    assert not violations, "\n".join(
+        [f"{len(violations)} schema violation(s) or server error(s):", *violations.values()]
+    )
