@@ -83,8 +83,12 @@ class HoursLedgerEntry(models.Model):
         REFUND_REVERSAL = "REFUND_REVERSAL", "Refund reversal"
         EXPIRY = "EXPIRY", "Expiry"
 
+    # Indexed by ledger_student_created_idx (student first).
     student = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        db_index=False,
     )
     purchase_transaction = models.ForeignKey(
         "finances.PurchaseTransaction", on_delete=models.PROTECT, related_name="ledger_entries"
@@ -93,7 +97,7 @@ class HoursLedgerEntry(models.Model):
     minutes = models.IntegerField(help_text="Signed: positive adds hours, negative removes them.")
     amount_cents = models.IntegerField(default=0, help_text="Signed money movement, in cents.")
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Credits: lot expiry.")
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_key = models.CharField(max_length=200)  # unique: see Meta.constraints
     stripe_event_id = models.CharField(max_length=255, blank=True)
     lesson_reference = models.CharField(max_length=200, blank=True)
     note = models.CharField(max_length=500, blank=True)
@@ -116,6 +120,10 @@ class HoursLedgerEntry(models.Model):
             ),
         ]
         constraints = [
+            # A constraint rather than unique=True: no unused LIKE index on PostgreSQL.
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="ledger_idempotency_key_unique"
+            ),
             models.UniqueConstraint(
                 fields=["purchase_transaction"],
                 condition=Q(entry_type="CREDIT"),

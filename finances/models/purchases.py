@@ -26,8 +26,13 @@ class PurchaseTransaction(models.Model):
         REFUNDED = "REFUNDED", "Refunded"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by purchase_student_recent_idx (student first); a second index would only
+    # slow every write.
     student = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     purchased_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -42,10 +47,16 @@ class PurchaseTransaction(models.Model):
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
+        db_index=False,  # only read when a link is deleted (rare); not worth a write per update
         related_name="purchases",
         help_text="The parent/guardian link that made or approved this purchase.",
     )
-    plan = models.ForeignKey(PricingPlan, on_delete=models.PROTECT, related_name="purchases")
+    plan = models.ForeignKey(
+        PricingPlan,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,  # only read when a plan is deleted (refused anyway once bought)
+    )
     plan_type = models.CharField(max_length=16, choices=PricingPlan.PlanType.choices)
     plan_name = models.CharField(max_length=100)
     minutes = models.PositiveIntegerField()
@@ -57,7 +68,9 @@ class PurchaseTransaction(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     livemode = models.BooleanField(default=False)
-    stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Unique through Meta.constraints: a `unique=True` CharField also gets a LIKE index on
+    # PostgreSQL that no query uses and every write pays for.
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     client_secret_hash = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the PaymentIntent client secret."
@@ -89,6 +102,9 @@ class PurchaseTransaction(models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"], name="purchase_payment_intent_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(amount_cents__gt=0), name="purchase_amount_positive"
             ),

@@ -50,7 +50,7 @@ class WebhookEventLog(models.Model):
         WEBHOOK = "WEBHOOK", "Webhook delivery"
         RECONCILIATION = "RECONCILIATION", "Fetched by reconciliation"
 
-    stripe_event_id = models.CharField(max_length=255, unique=True)
+    stripe_event_id = models.CharField(max_length=255)  # unique: see Meta.constraints
     event_type = models.CharField(max_length=100)
     api_version = models.CharField(max_length=32, blank=True)
     livemode = models.BooleanField(default=False)
@@ -86,6 +86,8 @@ class WebhookEventLog(models.Model):
             models.Index(fields=["stripe_object_id"], name="webhook_object_idx"),
         ]
         constraints = [
+            # A constraint rather than unique=True: no unused LIKE index on PostgreSQL.
+            models.UniqueConstraint(fields=["stripe_event_id"], name="webhook_event_id_unique"),
             models.CheckConstraint(
                 condition=Q(
                     status__in=[
