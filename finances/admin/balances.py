@@ -64,10 +64,10 @@ class HoursLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["entry_type", ("created_at", admin.DateFieldListFilter)]
     search_fields = [
         "student__email",
-        "idempotency_key",
-        "stripe_event_id",
-        "lesson_reference",
-        "purchase_transaction__stripe_payment_intent_id",
+        "=idempotency_key",
+        "=stripe_event_id",
+        "=lesson_reference",
+        "=purchase_transaction__stripe_payment_intent_id",
     ]
     date_hierarchy = "created_at"
     list_select_related = ["student", "purchase_transaction"]

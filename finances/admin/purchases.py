@@ -51,8 +51,8 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
         "=id",
         "student__email",
         "purchased_by__email",
-        "stripe_payment_intent_id",
-        "stripe_customer_id",
+        "=stripe_payment_intent_id",
+        "=stripe_customer_id",
     ]
     date_hierarchy = "created_at"
     list_select_related = ["student"]

@@ -22,7 +22,12 @@ class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "purchase_transaction",
     ]
     list_filter = ["status", "event_type", "source", "livemode", "received_at"]
-    search_fields = ["stripe_event_id", "stripe_object_id", "purchase_transaction__student__email"]
+    # Ids are pasted whole: exact matches use their indexes.
+    search_fields = [
+        "=stripe_event_id",
+        "=stripe_object_id",
+        "purchase_transaction__student__email",
+    ]
     date_hierarchy = "received_at"
     actions = ["retry_processing"]
     readonly_fields = [

@@ -6,59 +6,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('finances', '0003_plan_terms_not_null'),
+        ("accounts", "0001_initial"),
+        ("finances", "0003_plan_terms_not_null"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='hoursledgerentry',
-            name='idempotency_key',
+            model_name="hoursledgerentry",
+            name="idempotency_key",
             field=models.CharField(max_length=200),
         ),
         migrations.AlterField(
-            model_name='hoursledgerentry',
-            name='student',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to=settings.AUTH_USER_MODEL),
+            model_name="hoursledgerentry",
+            name="student",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="ledger_entries",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='purchasetransaction',
-            name='guardian_link',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The parent/guardian link that made or approved this purchase.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='purchases', to='accounts.guardianstudentlink'),
+            model_name="purchasetransaction",
+            name="guardian_link",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The parent/guardian link that made or approved this purchase.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="purchases",
+                to="accounts.guardianstudentlink",
+            ),
         ),
         migrations.AlterField(
-            model_name='purchasetransaction',
-            name='plan',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to='finances.pricingplan'),
+            model_name="purchasetransaction",
+            name="plan",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="purchases",
+                to="finances.pricingplan",
+            ),
         ),
         migrations.AlterField(
-            model_name='purchasetransaction',
-            name='stripe_payment_intent_id',
+            model_name="purchasetransaction",
+            name="stripe_payment_intent_id",
             field=models.CharField(blank=True, max_length=255, null=True),
         ),
         migrations.AlterField(
-            model_name='purchasetransaction',
-            name='student',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to=settings.AUTH_USER_MODEL),
+            model_name="purchasetransaction",
+            name="student",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="purchases",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='webhookeventlog',
-            name='stripe_event_id',
+            model_name="webhookeventlog",
+            name="stripe_event_id",
             field=models.CharField(max_length=255),
         ),
         migrations.AddConstraint(
-            model_name='hoursledgerentry',
-            constraint=models.UniqueConstraint(fields=('idempotency_key',), name='ledger_idempotency_key_unique'),
+            model_name="hoursledgerentry",
+            constraint=models.UniqueConstraint(
+                fields=("idempotency_key",), name="ledger_idempotency_key_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchasetransaction',
-            constraint=models.UniqueConstraint(fields=('stripe_payment_intent_id',), name='purchase_payment_intent_unique'),
+            model_name="purchasetransaction",
+            constraint=models.UniqueConstraint(
+                fields=("stripe_payment_intent_id",), name="purchase_payment_intent_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='webhookeventlog',
-            constraint=models.UniqueConstraint(fields=('stripe_event_id',), name='webhook_event_id_unique'),
+            model_name="webhookeventlog",
+            constraint=models.UniqueConstraint(
+                fields=("stripe_event_id",), name="webhook_event_id_unique"
+            ),
         ),
     ]

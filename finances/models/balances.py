@@ -109,11 +109,6 @@ class HoursLedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["student", "created_at"], name="ledger_student_created_idx"),
             models.Index(
-                fields=["student", "expires_at"],
-                condition=Q(entry_type="CREDIT"),
-                name="ledger_credit_expiry_idx",
-            ),
-            models.Index(
                 fields=["lesson_reference"],
                 condition=~Q(lesson_reference=""),
                 name="ledger_lesson_idx",

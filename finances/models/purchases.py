@@ -94,7 +94,6 @@ class PurchaseTransaction(models.Model):
         indexes = [
             models.Index(fields=["student", "-created_at"], name="purchase_student_recent_idx"),
             models.Index(fields=["status", "created_at"], name="purchase_status_created_idx"),
-            models.Index(fields=["status", "expires_at"], name="purchase_status_expiry_idx"),
             models.Index(
                 fields=["created_at"],
                 condition=Q(needs_review=True),

@@ -82,7 +82,6 @@ class WebhookEventLog(models.Model):
         indexes = [
             models.Index(fields=["status", "next_retry_at"], name="webhook_status_retry_idx"),
             models.Index(fields=["received_at"], name="webhook_received_idx"),
-            models.Index(fields=["event_type", "received_at"], name="webhook_type_received_idx"),
             models.Index(fields=["stripe_object_id"], name="webhook_object_idx"),
         ]
         constraints = [
