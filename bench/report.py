@@ -61,6 +61,28 @@ def report_markdown(results: dict) -> str:
             f"| {ratios[level]:.0%} | {ours['p50']:.1f} / {ours['p99']:.1f} "
             f"| {ceiling['p50']:.1f} / {ceiling['p99']:.1f} |"
         )
+    lines += [
+        "",
+        "CPU time per request by component (means over the runs, ms; 2 cores in all):",
+        "",
+        "| Connections | Ours: gunicorn / PostgreSQL / wrk "
+        "| Ceiling: gunicorn / PostgreSQL / wrk |",
+        "| --- | --- | --- |",
+    ]
+    for level in levels:
+        cells = []
+        for target in ("ours", "ceiling"):
+            chosen = [
+                r["cpu_ms_per_request"]
+                for r in results["runs"]
+                if r["target"] == target and r["connections"] == level and r["valid"]
+            ]
+            if not chosen:
+                cells.append("—")
+                continue
+            means = {k: statistics.mean(c[k] for c in chosen) for k in chosen[0]}
+            cells.append(f"{means['gunicorn']:.2f} / {means['postgres']:.2f} / {means['wrk']:.2f}")
+        lines.append(f"| {level} | {cells[0]} | {cells[1]} |")
     sql = results["sql_statements"]
     lines += [
         "",

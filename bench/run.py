@@ -178,6 +178,8 @@ def main(argv=None) -> int:
 
 
 def _one_run(target, level, round_index, arguments, base_url, work, fixtures, wrk_run) -> dict:
+    from bench.cpu import cpu_per_request_ms, cpu_snapshot
+
     tag = f"{target[0]}{level}r{round_index}"[:24]
     count = arguments.events_per_run
     if target == "ours":
@@ -201,18 +203,21 @@ def _one_run(target, level, round_index, arguments, base_url, work, fixtures, wr
     _vacuum()
     payload_path = work / f"{tag}.tsv"
     fixtures.payload_file_write(path=payload_path, documents=documents, secret=SECRET)
+    before = cpu_snapshot()
     result = wrk_run(
         url=base_url + path,
         payload_path=payload_path,
         connections=level,
         duration_seconds=arguments.duration,
     )
+    cpu_ms = cpu_per_request_ms(before, cpu_snapshot(), result.requests)
     valid = result.requests <= count and result.non_2xx == 0
     p50, p99 = result.latency_ms.get("50%", 0), result.latency_ms.get("99%", 0)
     print(
         f"bench: {target:7} c={level:<3} {result.requests_per_second:8.1f} req/s "
         f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms "
-        f"non-2xx {result.non_2xx} {'ok' if valid else 'INVALID (ran out of events or errors)'}",
+        f"non-2xx {result.non_2xx} {'ok' if valid else 'INVALID (ran out of events or errors)'} "
+        f"cpu/request ms: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items()),
         flush=True,
     )
     return {
@@ -226,6 +231,7 @@ def _one_run(target, level, round_index, arguments, base_url, work, fixtures, wr
         "socket_errors": result.socket_errors,
         "events_available": count,
         "valid": valid,
+        "cpu_ms_per_request": cpu_ms,
     }
 
 
