@@ -11,4 +11,5 @@ from finances.models import StudentAccountBalance
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="balance_for_new_user")
 def create_balance_for_new_user(sender, instance, created: bool, raw: bool = False, **kwargs):
     if created and not raw:
-        StudentAccountBalance.objects.get_or_create(student_id=instance.pk)
+        # The user was created in this very transaction: nobody can have its balance yet.
+        StudentAccountBalance.objects.create(student_id=instance.pk)

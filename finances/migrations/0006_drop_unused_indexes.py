@@ -4,22 +4,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finances', '0005_reinstate_ledger_trigger_on_sqlite'),
+        ("finances", "0005_reinstate_ledger_trigger_on_sqlite"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='hoursledgerentry',
-            name='ledger_credit_expiry_idx',
+            model_name="hoursledgerentry",
+            name="ledger_credit_expiry_idx",
         ),
         migrations.RemoveIndex(
-            model_name='purchasetransaction',
-            name='purchase_status_expiry_idx',
+            model_name="purchasetransaction",
+            name="purchase_status_expiry_idx",
         ),
         migrations.RemoveIndex(
-            model_name='webhookeventlog',
-            name='webhook_type_received_idx',
+            model_name="webhookeventlog",
+            name="webhook_type_received_idx",
         ),
     ]

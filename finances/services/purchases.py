@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import GuardianStudentLink, User
 from accounts.selectors import guardian_link_get
@@ -120,18 +121,20 @@ def purchase_initiate(
         purchase_mark_failed(purchase=purchase, reason="Unexpected error while calling Stripe.")
         raise
 
-    with transaction.atomic(durable=True):
-        PurchaseTransaction.objects.filter(
-            Q(stripe_payment_intent_id__isnull=True)
-            | Q(stripe_payment_intent_id=payment_intent.id),
-            pk=purchase.pk,
-        ).update(
-            stripe_payment_intent_id=payment_intent.id,
-            client_secret_hash=client_secret_hash(payment_intent.client_secret or ""),
-            livemode=payment_intent.livemode,
-            stripe_customer_id=payment_intent.customer_id or "",
-        )
-    purchase.refresh_from_db()
+    # One UPDATE is its own short transaction.
+    stored = {
+        "stripe_payment_intent_id": payment_intent.id,
+        "client_secret_hash": client_secret_hash(payment_intent.client_secret or ""),
+        "livemode": payment_intent.livemode,
+        "stripe_customer_id": payment_intent.customer_id or "",
+        "updated_at": timezone.now(),
+    }
+    PurchaseTransaction.objects.filter(
+        Q(stripe_payment_intent_id__isnull=True) | Q(stripe_payment_intent_id=payment_intent.id),
+        pk=purchase.pk,
+    ).update(**stored)
+    for field, value in stored.items():
+        setattr(purchase, field, value)
     logger.info(
         "purchase.initiated",
         extra={
@@ -147,10 +150,13 @@ def purchase_initiate(
 
 def purchase_mark_failed(*, purchase: PurchaseTransaction, reason: str) -> None:
     """Records why starting the payment failed; only a still-pending purchase changes."""
-    with transaction.atomic(durable=True):
-        PurchaseTransaction.objects.filter(
-            pk=purchase.pk, status=PurchaseTransaction.Status.PENDING
-        ).update(status=PurchaseTransaction.Status.FAILED, failure_reason=reason[:2000])
+    PurchaseTransaction.objects.filter(
+        pk=purchase.pk, status=PurchaseTransaction.Status.PENDING
+    ).update(
+        status=PurchaseTransaction.Status.FAILED,
+        failure_reason=reason[:2000],
+        updated_at=timezone.now(),
+    )
     logger.warning(
         "purchase.initiation_failed",
         extra={"transaction_id": str(purchase.pk), "reason": reason},
