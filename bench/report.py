@@ -103,8 +103,9 @@ def report_markdown(results: dict) -> str:
             "### Purchase initiation against localstripe",
             "",
             f"{initiation['iterations']} interleaved pairs: "
-            "`POST /api/finances/purchase/initiate/` over HTTP (validation, guest account, "
-            "two short transactions, the Stripe call) beside a bare `stripe` SDK "
+            "`POST /api/finances/purchase/initiate/` over HTTP (validation, guest account and "
+            "purchase in one short transaction, the Stripe call, one UPDATE) beside a bare "
+            "`stripe` SDK "
             "`PaymentIntent.create` to the same localstripe.",
             "",
             f"- bare SDK call: median {initiation['bare_sdk_median_ms']:.1f} ms "

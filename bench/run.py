@@ -286,7 +286,7 @@ def _machine(arguments) -> dict:
         "postgresql": postgres_version,
         "gunicorn": f"{arguments.workers} workers x {arguments.threads} threads "
         f"({'gthread' if arguments.threads > 1 else 'sync'})",
-        "wrk": _first_line(["wrk", "--version"]),
+        "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
     }
 
 
