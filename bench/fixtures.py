@@ -38,14 +38,8 @@ def purchases_create(*, count: int, tag: str) -> list[PurchaseTransaction]:
             PurchaseTransaction(
                 id=uuid.uuid4(),
                 student_id=user.pk,
-                plan=plan,
-                plan_type=plan.plan_type,
-                plan_name=plan.name,
-                minutes=plan.minutes,
-                amount_cents=plan.price_cents,
-                currency=plan.currency,
-                validity_days=plan.validity_days,
                 stripe_payment_intent_id=f"pi_bench_{tag}_{index}",
+                **PurchaseTransaction.plan_snapshot(plan),
             )
             for index, user in enumerate(users)
         ],

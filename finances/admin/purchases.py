@@ -8,28 +8,26 @@ from finances.services.reconciliation import purchase_reconcile
 from finances.services.refunds import purchase_refund_at_stripe
 
 
-class LedgerEntryInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class LedgerEntryInline(ReadOnlyInline):
     model = HoursLedgerEntry
     fields = ["created_at", "entry_type", "minutes", "amount_cents", "idempotency_key", "note"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class WebhookEventInline(admin.TabularInline):
+class WebhookEventInline(ReadOnlyInline):
     model = WebhookEventLog
     fields = ["received_at", "stripe_event_id", "event_type", "status", "error_message"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(PurchaseTransaction)

@@ -13,6 +13,17 @@ class StudentAccountBalance(models.Model):
     appends the ledger entry. `verify_ledger` proves the equality.
     """
 
+    # The totals the ledger determines; each equals a sum over the student's entries.
+    TOTAL_FIELDS = (
+        "purchased_minutes",
+        "consumed_minutes",
+        "refunded_minutes",
+        "expired_minutes",
+        "remaining_minutes",
+        "paid_cents",
+        "refunded_cents",
+    )
+
     student = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

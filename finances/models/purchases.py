@@ -140,6 +140,20 @@ class PurchaseTransaction(models.Model):
     def __str__(self) -> str:
         return f"{self.plan_name} for {self.student_id} ({self.status})"
 
+    @staticmethod
+    def plan_snapshot(plan: PricingPlan) -> dict:
+        """What is sold, copied from the plan when a purchase starts."""
+        return {
+            "plan": plan,
+            "plan_type": plan.plan_type,
+            "plan_name": plan.name,
+            "minutes": plan.minutes,
+            "amount_cents": plan.price_cents,
+            "currency": plan.currency,
+            "validity_days": plan.validity_days,
+            "billing_period": plan.billing_period,
+        }
+
     @property
     def amount(self) -> str:
         return cents_to_amount_string(self.amount_cents)

@@ -29,6 +29,12 @@ class ExpiredLot:
     expires_at: datetime
     minutes: int
 
+    @classmethod
+    def of(cls, purchase: PurchaseTransaction, *, minutes: int) -> "ExpiredLot":
+        return cls(
+            purchase.pk, purchase.student_id, purchase.plan_name, purchase.expires_at, minutes
+        )
+
 
 @dataclass
 class ExpiryRun:
@@ -90,27 +96,11 @@ def packages_expire(*, now: datetime | None = None, dry_run: bool = False) -> Ex
     for purchase_id, unused in expired_lots_with_unused_minutes(now=now):
         if dry_run:
             purchase = PurchaseTransaction.objects.get(pk=purchase_id)
-            run.lots.append(
-                ExpiredLot(
-                    purchase.pk,
-                    purchase.student_id,
-                    purchase.plan_name,
-                    purchase.expires_at,
-                    unused,
-                )
-            )
+            run.lots.append(ExpiredLot.of(purchase, minutes=unused))
             continue
         with transaction.atomic(durable=True):
             purchase = purchase_transaction_lock(transaction_id=purchase_id)
             entry = hours_lot_expire(purchase=purchase)
         if entry is not None:
-            run.lots.append(
-                ExpiredLot(
-                    purchase.pk,
-                    purchase.student_id,
-                    purchase.plan_name,
-                    purchase.expires_at,
-                    -entry.minutes,
-                )
-            )
+            run.lots.append(ExpiredLot.of(purchase, minutes=-entry.minutes))
     return run

@@ -17,15 +17,7 @@ from finances.models import HoursLedgerEntry, StudentAccountBalance
 EntryType = HoursLedgerEntry.EntryType
 
 
-_BALANCE_COLUMNS = (
-    "purchased_minutes",
-    "consumed_minutes",
-    "refunded_minutes",
-    "expired_minutes",
-    "remaining_minutes",
-    "paid_cents",
-    "refunded_cents",
-)
+_BALANCE_COLUMNS = StudentAccountBalance.TOTAL_FIELDS
 _ENTRY_COLUMNS = (
     "student_id",
     "purchase_transaction_id",

@@ -8,15 +8,7 @@ from django.db.models import Count, Q, Sum
 from finances.models import HoursLedgerEntry, PurchaseTransaction, StudentAccountBalance
 
 EntryType = HoursLedgerEntry.EntryType
-BALANCE_FIELDS = (
-    "purchased_minutes",
-    "consumed_minutes",
-    "refunded_minutes",
-    "expired_minutes",
-    "remaining_minutes",
-    "paid_cents",
-    "refunded_cents",
-)
+BALANCE_FIELDS = StudentAccountBalance.TOTAL_FIELDS
 
 
 @dataclass

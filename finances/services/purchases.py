@@ -87,15 +87,8 @@ def purchase_initiate(
             student=student,
             purchased_by=purchased_by,
             guardian_link=guardian_link,
-            plan=plan,
-            plan_type=plan.plan_type,
-            plan_name=plan.name,
-            minutes=plan.minutes,
-            amount_cents=plan.price_cents,
-            currency=plan.currency,
-            validity_days=plan.validity_days,
-            billing_period=plan.billing_period,
             livemode=settings.STRIPE_LIVEMODE,
+            **PurchaseTransaction.plan_snapshot(plan),
         )
 
     try:

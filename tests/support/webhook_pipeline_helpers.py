@@ -3,15 +3,7 @@
 from finances.models import HoursLedgerEntry, StudentAccountBalance
 from tests.support.stripe_events import charge_object, event, payment_intent_object
 
-BALANCE_FIELDS = (
-    "purchased_minutes",
-    "consumed_minutes",
-    "refunded_minutes",
-    "expired_minutes",
-    "remaining_minutes",
-    "paid_cents",
-    "refunded_cents",
-)
+BALANCE_FIELDS = StudentAccountBalance.TOTAL_FIELDS
 
 NO_BALANCE = dict.fromkeys(BALANCE_FIELDS, 0)
 
