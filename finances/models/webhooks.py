@@ -10,6 +10,16 @@ class WebhookEventLogQuerySet(models.QuerySet):
     def failed(self):
         return self.filter(status=WebhookEventLog.Status.FAILED)
 
+    def needing_attention(self):
+        """Failed with no automatic retry left (exhausted, flagged, malformed): a person's job."""
+        return self.filter(status=WebhookEventLog.Status.FAILED, next_retry_at__isnull=True)
+
+    def unfinished(self):
+        """Not yet PROCESSED/IGNORED and still in the machine's hands (not needing a person)."""
+        return self.exclude(status__in=WebhookEventLog.FINAL_STATUSES).exclude(
+            status=WebhookEventLog.Status.FAILED, next_retry_at__isnull=True
+        )
+
     def retryable(self, *, now=None):
         """Failed events whose backoff has elapsed, and rows abandoned by a dead worker."""
         now = now or timezone.now()

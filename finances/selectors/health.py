@@ -71,17 +71,13 @@ def _stripe() -> dict:
 
 
 def _webhooks() -> dict:
-    unfinished = WebhookEventLog.objects.exclude(status__in=WebhookEventLog.FINAL_STATUSES).exclude(
-        status=WebhookEventLog.Status.FAILED, next_retry_at__isnull=True
-    )
+    unfinished = WebhookEventLog.objects.unfinished()
     oldest = unfinished.order_by("received_at").values_list("received_at", flat=True).first()
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     details = {
         "backlog": unfinished.count(),
         "oldest_unfinished_age_seconds": round(age, 1),
-        "failed_needing_attention": WebhookEventLog.objects.filter(
-            status=WebhookEventLog.Status.FAILED, next_retry_at__isnull=True
-        ).count(),
+        "failed_needing_attention": WebhookEventLog.objects.needing_attention().count(),
     }
     if age > settings.WEBHOOK_BACKLOG_ALERT_SECONDS:
         raise RuntimeError(

@@ -70,9 +70,7 @@ def webhook_metrics(*, window_hours: int = 24, now: datetime | None = None) -> W
         reverse=True,
     )[:5]
 
-    unfinished = WebhookEventLog.objects.exclude(status__in=WebhookEventLog.FINAL_STATUSES).exclude(
-        status=Status.FAILED, next_retry_at__isnull=True
-    )
+    unfinished = WebhookEventLog.objects.unfinished()
     oldest = unfinished.order_by("received_at").values("stripe_event_id", "received_at").first()
     return WebhookMetrics(
         window_hours=window_hours,
@@ -86,8 +84,6 @@ def webhook_metrics(*, window_hours: int = 24, now: datetime | None = None) -> W
         oldest_unfinished_event_id=oldest["stripe_event_id"] if oldest else None,
         oldest_unfinished_received_at=oldest["received_at"] if oldest else None,
         retryable_count=WebhookEventLog.objects.retryable(now=now).count(),
-        failed_without_retry_count=WebhookEventLog.objects.filter(
-            status=Status.FAILED, next_retry_at__isnull=True
-        ).count(),
+        failed_without_retry_count=WebhookEventLog.objects.needing_attention().count(),
         slowest_types=slowest,
     )
