@@ -305,7 +305,8 @@ def stripe_cli_instructions(*, base_url: str) -> str:
        stripe events resend <evt_id> --webhook-endpoint <we_id>
      or, with `stripe listen` running: stripe events resend <evt_id>
 
-  5. In production, create the endpoint in the Dashboard (Developers → Webhooks) with
-     URL {url} and the events payment_intent.succeeded, payment_intent.payment_failed,
-     payment_intent.canceled, payment_intent.processing and charge.refunded.
+  5. In production, create the endpoint in the Dashboard (Developers → Webhooks):
+       URL:    {url}
+       Events: payment_intent.succeeded, payment_intent.payment_failed,
+               payment_intent.canceled, payment_intent.processing, charge.refunded
 """
