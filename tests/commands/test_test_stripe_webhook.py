@@ -147,7 +147,7 @@ def test_stripe_cli_instructions_name_the_webhook_url():
     assert "stripe trigger payment_intent.payment_failed" in output
     assert "stripe trigger payment_intent.canceled" in output
     assert "stripe events resend <evt_id>" in output
-    assert f"URL {url}" in output
+    assert f"URL:    {url}" in output
     assert output.splitlines()[-1] == "0 checks passed, 0 failed."
 
 
