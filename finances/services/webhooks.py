@@ -3,10 +3,11 @@
 1. verify: the signature, against every configured secret, within the tolerance;
 2. record: the event is committed to `WebhookEventLog` before any effect (unique event id);
 3. dedupe: a delivery of an event already PROCESSED/IGNORED answers 200 with no effect;
-4. process: one durable transaction locks the event row, then runs the handler, so two
-   deliveries of one event (on any process) run one after the other and the second
-   finds the first one's result;
-5. remember: the outcome, error, retry schedule and timing are written to the row.
+4. process: one durable transaction runs the handler, which locks the purchase row, so two
+   deliveries of one event (on any process) apply it one after the other and the second
+   finds nothing left to do;
+5. remember: the outcome, error, retry schedule and timing are written to the row, unless
+   a concurrent delivery finished it first.
 
 Only after the effects are committed does the endpoint answer 2xx; a failure answers 5xx
 and leaves the row FAILED with its error and next retry time.
