@@ -26,6 +26,9 @@ chaos: $(STAMP)
 
 # The webhook benchmark (PostgreSQL on 127.0.0.1 and wrk); writes docs/benchmarks.md.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "Installing wrk (Debian package)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
