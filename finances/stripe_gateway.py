@@ -159,28 +159,6 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentIntentData:
 
 
 @_translate_stripe_errors
-def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> PaymentIntentData:
-    _assert_no_transaction_open()
-    result = _client().v1.payment_intents.cancel(
-        payment_intent_id, options={"idempotency_key": idempotency_key}
-    )
-    return _payment_intent(result)
-
-
-@_translate_stripe_errors
-def payment_intent_confirm_with_test_card(
-    *, payment_intent_id: str, payment_method: str = "pm_card_visa"
-) -> PaymentIntentData:
-    """Pays a PaymentIntent server-side with a Stripe test card (test mode only)."""
-    _assert_no_transaction_open()
-    if settings.STRIPE_LIVEMODE:
-        raise PaymentProviderMisconfigured("Test cards cannot be used with a live key.")
-    client = _client()
-    client.v1.payment_intents.update(payment_intent_id, params={"payment_method": payment_method})
-    return _payment_intent(client.v1.payment_intents.confirm(payment_intent_id))
-
-
-@_translate_stripe_errors
 def refund_create(
     *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str
 ) -> RefundData:
