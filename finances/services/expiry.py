@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from finances.locks import purchase_transaction_lock, student_balance_lock
 from finances.models import HoursLedgerEntry, PurchaseTransaction
-from finances.services.ledger import ledger_entry_append
+from finances.services.ledger import ledger_entry_append, lot_totals
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +53,8 @@ def hours_lot_expire(*, purchase: PurchaseTransaction, note: str = "") -> HoursL
     if not connection.in_atomic_block:
         raise RuntimeError("Expiry is written inside a transaction.")
     student_balance_lock(student_id=purchase.student_id)
-    totals = HoursLedgerEntry.objects.filter(purchase_transaction_id=purchase.pk).aggregate(
-        unused=Sum("minutes"), entries=Count("id")
-    )
-    unused = totals["unused"] or 0
+    totals = lot_totals(purchase_transaction_id=purchase.pk)
+    unused = totals["unused_minutes"]
     if unused <= 0:
         return None
     entry = ledger_entry_append(

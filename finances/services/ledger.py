@@ -9,7 +9,7 @@ the balance or a lot before deciding (consumption, refunds, expiry) lock it firs
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, StudentAccountBalance
@@ -128,15 +128,18 @@ def ledger_entry_append(
 
 
 def lot_totals(*, purchase_transaction_id) -> dict[str, int]:
-    """Unused minutes of a lot, and what refunds have already taken from it."""
+    """Unused minutes of a lot, what refunds have already taken from it, and how many
+    entries it has (which names its state in idempotency keys)."""
     totals = HoursLedgerEntry.objects.filter(
         purchase_transaction_id=purchase_transaction_id
     ).aggregate(
+        entries=Count("id"),
         unused_minutes=Sum("minutes"),
         refund_minutes=Sum("minutes", filter=Q(entry_type=EntryType.REFUND_REVERSAL)),
         refund_cents=Sum("amount_cents", filter=Q(entry_type=EntryType.REFUND_REVERSAL)),
     )
     return {
+        "entries": totals["entries"],
         "unused_minutes": totals["unused_minutes"] or 0,
         "refunded_minutes": -(totals["refund_minutes"] or 0),
         "refunded_cents": -(totals["refund_cents"] or 0),

@@ -124,6 +124,7 @@ def test_lot_totals_sum_the_lot_and_its_refunds(credited):
     append(credited, EntryType.REFUND_REVERSAL, -100, -2000)
 
     assert lot_totals(purchase_transaction_id=credited.pk) == {
+        "entries": 3,  # the credit, a lesson, the refund
         "unused_minutes": 600 - 120 - 100,
         "refunded_minutes": 100,
         "refunded_cents": 2000,
