@@ -1,12 +1,29 @@
 """Row locks, taken only through these helpers and always in this order:
 
-    purchase transaction → student balance → (webhook event row, by its final UPDATE)
+    1. purchase transaction(s): one, or several in primary-key order
+    2. student balance
+    3. (dispute rows and the webhook event row, by their UPDATE; never waited on first)
 
 A use case may skip a step but never take an earlier one after a later one, so two use
-cases can never wait for each other in a cycle. Transactions that lock an event row on
-its own (retry claims, failure records) hold no other lock and never wait (SKIP LOCKED)
-or finish at once. On SQLite `select_for_update` is a no-op; there IMMEDIATE
-transactions serialize writers instead (see settings).
+cases can never wait for each other in a cycle:
+
+- webhooks (payments, refunds, refund failures, disputes) and reconciliation: the one
+  purchase the Stripe object names → its student's balance;
+- lessons: the balance only. Their ledger INSERT checks the foreign key to the purchase
+  with FOR KEY SHARE, which FOR NO KEY UPDATE does not block;
+- lesson reversals: the purchases the lesson was drawn from (pk order) → the balance,
+  because a reversal may settle a lot's refund or dispute shortfall (an UPDATE of the
+  purchase row);
+- expiry: the purchase → the balance.
+
+Purchase and balance keys never change, so both are locked FOR NO KEY UPDATE: it
+serializes every writer of the row yet lets other transactions insert ledger entries
+that reference it (FOR KEY SHARE). A plain FOR UPDATE there deadlocked lessons against
+refunds. Disputes are only ever written under their purchase's lock, so they need no lock
+helper. Transactions that lock an event row on its own (retry claims, failure records)
+hold no other lock and never wait (SKIP LOCKED) or finish at once. On SQLite
+`select_for_update` is a no-op; there IMMEDIATE transactions serialize writers instead
+(see settings).
 """
 
 from django.db import connection
@@ -24,7 +41,7 @@ def purchase_transaction_lock(
 ) -> PurchaseTransaction | None:
     """Locks the purchase with this PaymentIntent id, or else with this primary key."""
     _assert_in_transaction()
-    queryset = PurchaseTransaction.objects.select_for_update()
+    queryset = PurchaseTransaction.objects.select_for_update(no_key=True)
     if payment_intent_id:
         found = queryset.filter(stripe_payment_intent_id=payment_intent_id).first()
         if found is not None or transaction_id is None:
@@ -34,13 +51,33 @@ def purchase_transaction_lock(
     return queryset.filter(pk=transaction_id).first()
 
 
+def purchase_transactions_lock(*, transaction_ids) -> dict[object, PurchaseTransaction]:
+    """Locks several purchases, in primary-key order (so two callers cannot cross)."""
+    _assert_in_transaction()
+    locked = (
+        PurchaseTransaction.objects.select_for_update(no_key=True)
+        .filter(pk__in=list(transaction_ids))
+        .order_by("pk")
+    )
+    return {purchase.pk: purchase for purchase in locked}
+
+
+def purchase_transaction_lock_by_charge(*, charge_id: str) -> PurchaseTransaction | None:
+    """Locks the purchase paid by this Stripe charge (older disputes name only the charge)."""
+    _assert_in_transaction()
+    return (
+        PurchaseTransaction.objects.select_for_update(no_key=True)
+        .filter(stripe_charge_id=charge_id)
+        .first()
+    )
+
+
 def student_balance_lock(*, student_id: int) -> StudentAccountBalance:
     """Locks the student's balance row, creating it on first need."""
     _assert_in_transaction()
-    balance = (
-        StudentAccountBalance.objects.select_for_update().filter(student_id=student_id).first()
-    )
+    queryset = StudentAccountBalance.objects.select_for_update(no_key=True)
+    balance = queryset.filter(student_id=student_id).first()
     if balance is None:
         StudentAccountBalance.objects.get_or_create(student_id=student_id)
-        balance = StudentAccountBalance.objects.select_for_update().get(student_id=student_id)
+        balance = queryset.get(student_id=student_id)
     return balance

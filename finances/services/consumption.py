@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, ConflictError, NotFoundError
-from finances.locks import student_balance_lock
+from finances.locks import purchase_transactions_lock, student_balance_lock
 from finances.models import HoursLedgerEntry, PurchaseTransaction
 from finances.selectors.balances import hours_lots_active
 from finances.services.expiry import hours_lot_expire
@@ -128,6 +128,16 @@ def lesson_consumption_reverse(
     a package that has expired meanwhile expire again at once."""
     now = now or timezone.now()
     with transaction.atomic(durable=True):
+        # The lots first, then the balance (finances/locks.py): a reversal may settle a
+        # lot's shortfall. A lesson's debits never change once written, so reading their
+        # lots before the locks is safe.
+        lot_ids = {
+            entry.purchase_transaction_id
+            for entry in _lesson_entries(
+                student_id=student_id, lesson_reference=lesson_reference, entry_type=EntryType.DEBIT
+            )
+        }
+        lots = purchase_transactions_lock(transaction_ids=lot_ids)
         student_balance_lock(student_id=student_id)
         debits = _lesson_entries(
             student_id=student_id, lesson_reference=lesson_reference, entry_type=EntryType.DEBIT
@@ -144,12 +154,6 @@ def lesson_consumption_reverse(
             return LessonConsumption(
                 student_id, lesson_reference, minutes, reversals, created=False
             )
-        lots = {
-            purchase.pk: purchase
-            for purchase in PurchaseTransaction.objects.filter(
-                pk__in=[debit.purchase_transaction_id for debit in debits]
-            )
-        }
         for debit in debits:
             lot = lots[debit.purchase_transaction_id]
             reversals.append(
