@@ -221,3 +221,87 @@ def event_envelope_parse(document: Any) -> EventEnvelope:
         data_object=data_object,
         object_id=object_id[:255] if isinstance(object_id, str) else "",
     )
+
+
+def _object_or_id(document: dict, key: str) -> tuple[str | None, dict | None]:
+    """(id, embedded object) of a field Stripe sends as an id or, expanded, as an object."""
+    value = document.get(key)
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        return value or None, None
+    if isinstance(value, dict):
+        return _optional_str(value, "id"), value
+    raise MalformedStripeObject(f"{key} must be an id or an object")
+
+
+@dataclass(frozen=True)
+class RefundData:
+    id: str
+    amount_cents: int
+    currency: str
+    status: str | None
+    payment_intent_id: str | None
+    charge_id: str | None
+    failure_reason: str | None = None
+
+
+def refund_parse(document: Any) -> RefundData:
+    """A Refund: `payment_intent` and `charge` as ids (current API) or the charge
+    embedded (expanded, older integrations); an embedded charge names the PaymentIntent."""
+    document = _require_dict(document, "refund")
+    amount = _require_int(document, "amount")
+    if amount < 0:
+        raise MalformedStripeObject("refund amount cannot be negative")
+    payment_intent_id, _ = _object_or_id(document, "payment_intent")
+    charge_id, charge = _object_or_id(document, "charge")
+    if payment_intent_id is None and charge is not None:
+        payment_intent_id, _ = _object_or_id(charge, "payment_intent")
+    return RefundData(
+        id=_require_str(document, "id"),
+        amount_cents=amount,
+        currency=_require_str(document, "currency").upper(),
+        status=_optional_str(document, "status"),
+        payment_intent_id=payment_intent_id,
+        charge_id=charge_id,
+        failure_reason=_optional_str(document, "failure_reason"),
+    )
+
+
+@dataclass(frozen=True)
+class DisputeData:
+    id: str
+    amount_cents: int
+    currency: str
+    status: str
+    reason: str
+    charge_id: str | None
+    payment_intent_id: str | None
+    evidence_due_by: datetime | None
+    livemode: bool
+
+
+def dispute_parse(document: Any) -> DisputeData:
+    """A Dispute: `charge` an id (or an embedded charge in older integrations),
+    `payment_intent` present only in newer API versions."""
+    document = _require_dict(document, "dispute")
+    amount = _require_int(document, "amount")
+    if amount < 0:
+        raise MalformedStripeObject("dispute amount cannot be negative")
+    charge_id, charge = _object_or_id(document, "charge")
+    payment_intent_id, _ = _object_or_id(document, "payment_intent")
+    if payment_intent_id is None and charge is not None:
+        payment_intent_id, _ = _object_or_id(charge, "payment_intent")
+    evidence = document.get("evidence_details")
+    due_by = _timestamp(evidence, "due_by") if isinstance(evidence, dict) else None
+    return DisputeData(
+        id=_require_str(document, "id"),
+        amount_cents=amount,
+        currency=_require_str(document, "currency").upper(),
+        status=_require_str(document, "status"),
+        reason=(_optional_str(document, "reason") or "")[:100],
+        charge_id=charge_id,
+        payment_intent_id=payment_intent_id,
+        evidence_due_by=due_by,
+        livemode=_livemode(document),
+    )

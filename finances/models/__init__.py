@@ -1,10 +1,12 @@
 from finances.models.balances import HoursLedgerEntry, StudentAccountBalance
+from finances.models.disputes import Dispute
 from finances.models.plans import Currency, PricingPlan
 from finances.models.purchases import PurchaseTransaction
 from finances.models.webhooks import WebhookEventLog
 
 __all__ = [
     "Currency",
+    "Dispute",
     "HoursLedgerEntry",
     "PricingPlan",
     "PurchaseTransaction",

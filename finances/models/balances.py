@@ -19,6 +19,7 @@ class StudentAccountBalance(models.Model):
         "consumed_minutes",
         "refunded_minutes",
         "expired_minutes",
+        "held_minutes",
         "remaining_minutes",
         "paid_cents",
         "refunded_cents",
@@ -34,6 +35,9 @@ class StudentAccountBalance(models.Model):
     consumed_minutes = models.IntegerField(default=0)
     refunded_minutes = models.IntegerField(default=0)
     expired_minutes = models.IntegerField(default=0)
+    held_minutes = models.IntegerField(
+        default=0, help_text="Unused minutes on hold while a dispute of their payment is open."
+    )
     remaining_minutes = models.IntegerField(default=0)
     paid_cents = models.IntegerField(default=0)
     refunded_cents = models.IntegerField(default=0)
@@ -47,6 +51,7 @@ class StudentAccountBalance(models.Model):
                     consumed_minutes__gte=0,
                     refunded_minutes__gte=0,
                     expired_minutes__gte=0,
+                    held_minutes__gte=0,
                     remaining_minutes__gte=0,
                     paid_cents__gte=0,
                     refunded_cents__gte=0,
@@ -59,6 +64,7 @@ class StudentAccountBalance(models.Model):
                     - F("consumed_minutes")
                     - F("refunded_minutes")
                     - F("expired_minutes")
+                    - F("held_minutes")
                 ),
                 name="balance_remaining_is_consistent",
             ),
@@ -93,6 +99,13 @@ class HoursLedgerEntry(models.Model):
         DEBIT_REVERSAL = "DEBIT_REVERSAL", "Debit reversal (lesson cancelled)"
         REFUND_REVERSAL = "REFUND_REVERSAL", "Refund reversal"
         EXPIRY = "EXPIRY", "Expiry"
+        # A refund that failed at Stripe gives back what it took (positive minutes, cents).
+        REFUND_FAILURE = "REFUND_FAILURE", "Refund failure (refund undone)"
+        # An open dispute holds the lot's unused minutes; won releases them, lost makes
+        # them final (counted with refunds in the balance totals).
+        DISPUTE_HOLD = "DISPUTE_HOLD", "Dispute hold"
+        DISPUTE_RELEASE = "DISPUTE_RELEASE", "Dispute hold released"
+        DISPUTE_LOSS = "DISPUTE_LOSS", "Dispute lost"
 
     # Indexed by ledger_student_created_idx (student first).
     student = models.ForeignKey(
@@ -142,6 +155,10 @@ class HoursLedgerEntry(models.Model):
                     | Q(entry_type="DEBIT_REVERSAL", minutes__gt=0, amount_cents=0)
                     | Q(entry_type="REFUND_REVERSAL", minutes__lte=0, amount_cents__lte=0)
                     | Q(entry_type="EXPIRY", minutes__lt=0, amount_cents=0)
+                    | Q(entry_type="REFUND_FAILURE", minutes__gte=0, amount_cents__gt=0)
+                    | Q(entry_type="DISPUTE_HOLD", minutes__lt=0, amount_cents=0)
+                    | Q(entry_type="DISPUTE_RELEASE", minutes__gt=0, amount_cents=0)
+                    | Q(entry_type="DISPUTE_LOSS", minutes__lte=0, amount_cents__lte=0)
                 ),
                 name="ledger_entry_signs_match_type",
             ),

@@ -72,12 +72,33 @@ class PurchaseTransaction(models.Model):
     # PostgreSQL that no query uses and every write pays for.
     stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_charge_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The charge that paid it (older disputes name only it).",
+    )
     client_secret_hash = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the PaymentIntent client secret."
     )
     failure_reason = models.TextField(blank=True)
     refunded_amount_cents = models.PositiveIntegerField(
         default=0, help_text="Total refunded at Stripe so far (cumulative)."
+    )
+    refunds_reported_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Stripe reported the refunded amount recorded."
+    )
+    failed_refund_ids = models.JSONField(
+        default=list, blank=True, help_text="Stripe refunds reported failed or canceled."
+    )
+    refund_shortfall_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="Minutes refunds should have taken back but were already used; taken as "
+        "soon as lessons give minutes back.",
+    )
+    dispute_shortfall_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="Minutes lost disputes should have taken but were already used; taken as "
+        "soon as lessons give minutes back.",
     )
     needs_review = models.BooleanField(default=False)
     review_reason = models.TextField(blank=True)
@@ -98,6 +119,11 @@ class PurchaseTransaction(models.Model):
                 fields=["created_at"],
                 condition=Q(needs_review=True),
                 name="purchase_needs_review_idx",
+            ),
+            models.Index(
+                fields=["stripe_charge_id"],
+                condition=~Q(stripe_charge_id=""),
+                name="purchase_charge_idx",
             ),
         ]
         constraints = [

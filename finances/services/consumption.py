@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from finances.locks import purchase_transactions_lock, student_balance_lock
-from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.models import HoursLedgerEntry
 from finances.selectors.balances import hours_lots_active
 from finances.services.expiry import hours_lot_expire
 from finances.services.ledger import ledger_entry_append
+from finances.services.shortfalls import lot_shortfalls_settle
 from finances.units import minutes_to_hours_string
 
 logger = logging.getLogger(__name__)
@@ -167,17 +168,13 @@ def lesson_consumption_reverse(
                     note=f"Lesson {lesson_reference} cancelled",
                 )
             )
+            # What a refund or a lost dispute could not take comes out first, then an
+            # expired lot expires what is left.
+            lot_shortfalls_settle(purchase=lot, note=f"by cancelled lesson {lesson_reference}")
             if lot.expires_at is not None and lot.expires_at <= now:
                 hours_lot_expire(
                     purchase=lot, note=f"Returned by cancelled lesson {lesson_reference}"
                 )
-            if lot.status == PurchaseTransaction.Status.REFUNDED:
-                lot.needs_review = True
-                lot.review_reason = (
-                    f"{lot.review_reason}\nLesson {lesson_reference} reversed onto this refunded "
-                    "purchase: its minutes came back."
-                ).strip()
-                lot.save(update_fields=["needs_review", "review_reason", "updated_at"])
     logger.info(
         "consumption.reversed",
         extra={"student_id": student_id, "lesson_reference": lesson_reference, "minutes": minutes},

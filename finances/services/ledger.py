@@ -55,8 +55,15 @@ def _balance_changes(*, entry_type: str, minutes: int, amount_cents: int) -> dic
         changes = {"purchased_minutes": minutes, "paid_cents": amount_cents}
     elif entry_type in (EntryType.DEBIT, EntryType.DEBIT_REVERSAL):
         changes = {"consumed_minutes": -minutes}
-    elif entry_type == EntryType.REFUND_REVERSAL:
+    elif entry_type in (
+        EntryType.REFUND_REVERSAL,
+        EntryType.REFUND_FAILURE,
+        EntryType.DISPUTE_LOSS,
+    ):
+        # A lost dispute is money that left, like a refund; a failed refund undoes one.
         changes = {"refunded_minutes": -minutes, "refunded_cents": -amount_cents}
+    elif entry_type in (EntryType.DISPUTE_HOLD, EntryType.DISPUTE_RELEASE):
+        changes = {"held_minutes": -minutes}
     elif entry_type == EntryType.EXPIRY:
         changes = {"expired_minutes": -minutes}
     else:
@@ -127,20 +134,31 @@ def ledger_entry_append(
     return entry
 
 
+REFUND_TYPES = (EntryType.REFUND_REVERSAL, EntryType.REFUND_FAILURE)
+HOLD_TYPES = (EntryType.DISPUTE_HOLD, EntryType.DISPUTE_RELEASE)
+
+
 def lot_totals(*, purchase_transaction_id) -> dict[str, int]:
-    """Unused minutes of a lot, what refunds have already taken from it, and how many
-    entries it has (which names its state in idempotency keys)."""
+    """Unused minutes of a lot, what refunds (net of failed ones), dispute holds and lost
+    disputes have taken from it, and how many entries it has (which names its state in
+    idempotency keys)."""
     totals = HoursLedgerEntry.objects.filter(
         purchase_transaction_id=purchase_transaction_id
     ).aggregate(
         entries=Count("id"),
         unused_minutes=Sum("minutes"),
-        refund_minutes=Sum("minutes", filter=Q(entry_type=EntryType.REFUND_REVERSAL)),
-        refund_cents=Sum("amount_cents", filter=Q(entry_type=EntryType.REFUND_REVERSAL)),
+        refund_minutes=Sum("minutes", filter=Q(entry_type__in=REFUND_TYPES)),
+        refund_cents=Sum("amount_cents", filter=Q(entry_type__in=REFUND_TYPES)),
+        held_minutes=Sum("minutes", filter=Q(entry_type__in=HOLD_TYPES)),
+        lost_minutes=Sum("minutes", filter=Q(entry_type=EntryType.DISPUTE_LOSS)),
+        lost_cents=Sum("amount_cents", filter=Q(entry_type=EntryType.DISPUTE_LOSS)),
     )
     return {
         "entries": totals["entries"],
         "unused_minutes": totals["unused_minutes"] or 0,
         "refunded_minutes": -(totals["refund_minutes"] or 0),
         "refunded_cents": -(totals["refund_cents"] or 0),
+        "held_minutes": -(totals["held_minutes"] or 0),
+        "dispute_lost_minutes": -(totals["lost_minutes"] or 0),
+        "dispute_lost_cents": -(totals["lost_cents"] or 0),
     }

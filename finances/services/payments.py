@@ -7,97 +7,40 @@ out-of-order report changes nothing it should not.
 """
 
 import logging
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import ApplicationError
-from finances.locks import purchase_transaction_lock, student_balance_lock
 from finances.models import HoursLedgerEntry, PurchaseTransaction
-from finances.services.ledger import ledger_entry_append, lot_totals
+from finances.services.ledger import ledger_entry_append
+from finances.services.payment_outcomes import (
+    OutcomeKind,
+    PaymentOutcome,
+    PurchaseNotFound,
+    is_our_payment_intent,
+    purchase_flag,
+    purchase_locate,
+    purchase_transition_log,
+)
+from finances.services.refund_accounting import apply_refund, lot_refunds_settle
 from finances.state_machine import PaymentReport, transition_for
-from finances.stripe_payloads import ChargeData, PaymentIntentData
+from finances.stripe_payloads import PaymentIntentData
+
+__all__ = [
+    "OutcomeKind",
+    "PaymentOutcome",
+    "PurchaseNotFound",
+    "apply_refund",
+    "confirm_payment_completion",
+    "handle_payment_cancellation",
+    "handle_payment_failure",
+    "handle_payment_processing",
+    "is_our_payment_intent",
+]
 
 logger = logging.getLogger(__name__)
 Status = PurchaseTransaction.Status
-
-
-class OutcomeKind(StrEnum):
-    APPLIED = "APPLIED"
-    NO_CHANGE = "NO_CHANGE"
-    FLAGGED = "FLAGGED"
-    NOT_OURS = "NOT_OURS"
-
-
-@dataclass(frozen=True)
-class PaymentOutcome:
-    kind: OutcomeKind
-    message: str
-    transaction_id: object = None
-
-
-class PurchaseNotFound(ApplicationError):
-    """Our PaymentIntent, but no purchase here: retrying later may find it."""
-
-    default_code = "purchase_not_found"
-    default_message = "No purchase matches this PaymentIntent."
-    default_status_code = 500
-
-
-def is_our_payment_intent(metadata: dict[str, str]) -> bool:
-    return metadata.get("application") == settings.STRIPE_METADATA_APPLICATION
-
-
-def _metadata_transaction_id(metadata: dict[str, str]) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(metadata.get("transaction_id", ""))
-    except ValueError:
-        return None
-
-
-def _locate(
-    *, payment_intent_id: str | None, metadata: dict[str, str]
-) -> tuple[PurchaseTransaction | None, str | None]:
-    """(the locked purchase, a conflict to flag) for a PaymentIntent Stripe reports on."""
-    ours = is_our_payment_intent(metadata)
-    found = purchase_transaction_lock(
-        payment_intent_id=payment_intent_id,
-        transaction_id=_metadata_transaction_id(metadata) if ours else None,
-    )
-    if found is None and ours:
-        raise PurchaseNotFound(
-            f"PaymentIntent {payment_intent_id} carries our tag but no purchase matches it."
-        )
-    if found is None or not payment_intent_id:
-        return found, None
-    if found.stripe_payment_intent_id is None:
-        # The PaymentIntent id was never stored (the initiating request died after the
-        # Stripe call): adopt it now.
-        found.stripe_payment_intent_id = payment_intent_id
-        found.save(update_fields=["stripe_payment_intent_id", "updated_at"])
-    elif found.stripe_payment_intent_id != payment_intent_id:
-        return found, (
-            f"PaymentIntent {payment_intent_id} names this purchase, which belongs to "
-            f"{found.stripe_payment_intent_id}; nothing applied."
-        )
-    return found, None
-
-
-def _flag(purchase: PurchaseTransaction, reason: str) -> PaymentOutcome:
-    if reason not in purchase.review_reason.splitlines():
-        purchase.needs_review = True
-        purchase.review_reason = f"{purchase.review_reason}\n{reason}".strip()
-        purchase.save(update_fields=["needs_review", "review_reason", "updated_at"])
-    logger.warning(
-        "payment.flagged_for_review",
-        extra={"transaction_id": str(purchase.pk), "reason": reason},
-    )
-    return PaymentOutcome(OutcomeKind.FLAGGED, reason, purchase.pk)
 
 
 def _mismatch(
@@ -113,19 +56,6 @@ def _mismatch(
     return "; ".join(problems)
 
 
-def _log_transition(purchase: PurchaseTransaction, previous: str, source_event_id: str) -> None:
-    logger.info(
-        "payment.status_changed",
-        extra={
-            "transaction_id": str(purchase.pk),
-            "payment_intent_id": purchase.stripe_payment_intent_id,
-            "from_status": previous,
-            "to_status": purchase.status,
-            "event_id": source_event_id or None,
-        },
-    )
-
-
 def confirm_payment_completion(
     *,
     payment_intent: PaymentIntentData,
@@ -134,13 +64,13 @@ def confirm_payment_completion(
 ) -> PaymentOutcome:
     """Stripe took the money: complete the purchase and credit its hours, once."""
     with transaction.atomic(savepoint=False):
-        purchase, conflict = _locate(
+        purchase, conflict = purchase_locate(
             payment_intent_id=payment_intent.id, metadata=payment_intent.metadata
         )
         if purchase is None:
             return PaymentOutcome(OutcomeKind.NOT_OURS, "PaymentIntent is not ours.")
         if conflict:
-            return _flag(purchase, conflict)
+            return purchase_flag(purchase, conflict)
         problems = _mismatch(
             purchase,
             amount_cents=payment_intent.collected_amount_cents,
@@ -148,7 +78,7 @@ def confirm_payment_completion(
             livemode=payment_intent.livemode,
         )
         if problems:
-            return _flag(
+            return purchase_flag(
                 purchase, f"Payment succeeded but does not match: {problems}. Nothing credited."
             )
         decision = transition_for(purchase.status, PaymentReport.SUCCEEDED)
@@ -158,9 +88,16 @@ def confirm_payment_completion(
         previous = purchase.status
         paid_at = payment_intent.succeeded_at or reported_at or timezone.now()
         purchase.mark_completed(paid_at=paid_at, from_statuses=[previous])
+        update_fields = []
         if payment_intent.customer_id and not purchase.stripe_customer_id:
             purchase.stripe_customer_id = payment_intent.customer_id
-            purchase.save(update_fields=["stripe_customer_id", "updated_at"])
+            update_fields.append("stripe_customer_id")
+        if payment_intent.latest_charge_id and not purchase.stripe_charge_id:
+            # Older dispute payloads name only the charge.
+            purchase.stripe_charge_id = payment_intent.latest_charge_id[:255]
+            update_fields.append("stripe_charge_id")
+        if update_fields:
+            purchase.save(update_fields=[*update_fields, "updated_at"])
         ledger_entry_append(
             student_id=purchase.student_id,
             purchase_transaction_id=purchase.pk,
@@ -172,16 +109,12 @@ def confirm_payment_completion(
             stripe_event_id=source_event_id,
             note=f"{purchase.plan_name} paid",
         )
-        _log_transition(purchase, previous, source_event_id)
+        purchase_transition_log(purchase, previous, source_event_id)
         if decision.needs_review:
-            _flag(purchase, decision.reason)
+            purchase_flag(purchase, decision.reason)
         if purchase.refunded_amount_cents:
             # A refund was reported before the success (out-of-order delivery).
-            _reverse_refunded_hours(
-                purchase,
-                refunded_total_cents=purchase.refunded_amount_cents,
-                source_event_id=source_event_id,
-            )
+            lot_refunds_settle(purchase=purchase, source_event_id=source_event_id)
         return PaymentOutcome(
             OutcomeKind.APPLIED, "Payment completed and hours credited.", purchase.pk
         )
@@ -191,13 +124,13 @@ def _apply_simple_transition(
     *, payment_intent: PaymentIntentData, report: PaymentReport, source_event_id: str
 ) -> PaymentOutcome:
     with transaction.atomic(savepoint=False):
-        purchase, conflict = _locate(
+        purchase, conflict = purchase_locate(
             payment_intent_id=payment_intent.id, metadata=payment_intent.metadata
         )
         if purchase is None:
             return PaymentOutcome(OutcomeKind.NOT_OURS, "PaymentIntent is not ours.")
         if conflict:
-            return _flag(purchase, conflict)
+            return purchase_flag(purchase, conflict)
         decision = transition_for(purchase.status, report)
         if decision.target is None:
             return PaymentOutcome(OutcomeKind.NO_CHANGE, decision.reason, purchase.pk)
@@ -213,7 +146,7 @@ def _apply_simple_transition(
             purchase.failure_reason = failure_reason
             update_fields.append("failure_reason")
         purchase.save(update_fields=update_fields)
-        _log_transition(purchase, previous, source_event_id)
+        purchase_transition_log(purchase, previous, source_event_id)
         return PaymentOutcome(
             OutcomeKind.APPLIED, f"Purchase is now {purchase.status}.", purchase.pk
         )
@@ -246,78 +179,3 @@ def handle_payment_cancellation(
         report=PaymentReport.CANCELED,
         source_event_id=source_event_id,
     )
-
-
-def apply_refund(*, charge: ChargeData, source_event_id: str = "") -> PaymentOutcome:
-    """Stripe refunded (part of) a payment: take back hours in proportion to the money.
-
-    `charge.amount_refunded_cents` is Stripe's running total, so the same total reported
-    twice, or an older total reported late, changes nothing.
-    """
-    with transaction.atomic(savepoint=False):
-        purchase, conflict = _locate(
-            payment_intent_id=charge.payment_intent_id, metadata=charge.metadata
-        )
-        if conflict:
-            return _flag(purchase, conflict)
-        if purchase is None:
-            return PaymentOutcome(
-                OutcomeKind.NOT_OURS, "Charge is not for a PaymentIntent of ours."
-            )
-        if charge.currency != purchase.currency or charge.livemode != purchase.livemode:
-            return _flag(purchase, f"Refund does not match the purchase (charge {charge.id}).")
-        refunded_total = charge.amount_refunded_cents
-        if refunded_total > purchase.amount_cents:
-            _flag(purchase, f"Stripe reports {refunded_total} refunded of {purchase.amount_cents}.")
-            refunded_total = purchase.amount_cents
-        if refunded_total <= purchase.refunded_amount_cents:
-            return PaymentOutcome(OutcomeKind.NO_CHANGE, "Refund already recorded.", purchase.pk)
-        purchase.refunded_amount_cents = refunded_total
-        purchase.save(update_fields=["refunded_amount_cents", "updated_at"])
-        if purchase.status not in (Status.COMPLETED, Status.REFUNDED):
-            return PaymentOutcome(
-                OutcomeKind.APPLIED,
-                "Refund recorded; hours will be taken back when the payment completes.",
-                purchase.pk,
-            )
-        _reverse_refunded_hours(
-            purchase, refunded_total_cents=refunded_total, source_event_id=source_event_id
-        )
-        return PaymentOutcome(
-            OutcomeKind.APPLIED, f"Refund of {refunded_total} cents applied.", purchase.pk
-        )
-
-
-def _reverse_refunded_hours(
-    purchase: PurchaseTransaction, *, refunded_total_cents: int, source_event_id: str
-) -> None:
-    """Brings the lot's refund reversals up to `refunded_total_cents`, never below zero."""
-    student_balance_lock(student_id=purchase.student_id)
-    lot = lot_totals(purchase_transaction_id=purchase.pk)
-    cents_to_reverse = refunded_total_cents - lot["refunded_cents"]
-    if cents_to_reverse <= 0:
-        return
-    target_minutes = purchase.minutes * refunded_total_cents // purchase.amount_cents
-    wanted_minutes = max(0, target_minutes - lot["refunded_minutes"])
-    taken_minutes = min(wanted_minutes, max(0, lot["unused_minutes"]))
-    ledger_entry_append(
-        student_id=purchase.student_id,
-        purchase_transaction_id=purchase.pk,
-        entry_type=HoursLedgerEntry.EntryType.REFUND_REVERSAL,
-        minutes=-taken_minutes,
-        amount_cents=-cents_to_reverse,
-        idempotency_key=f"refund:{purchase.pk}:{refunded_total_cents}",
-        stripe_event_id=source_event_id,
-        note=f"Refund of {cents_to_reverse} cents",
-    )
-    previous = purchase.status
-    if refunded_total_cents >= purchase.amount_cents and purchase.status != Status.REFUNDED:
-        purchase.status = Status.REFUNDED
-        purchase.save(update_fields=["status", "updated_at"])
-        _log_transition(purchase, previous, source_event_id)
-    if taken_minutes < wanted_minutes:
-        _flag(
-            purchase,
-            f"Refund should take back {wanted_minutes} minutes but only {taken_minutes} were "
-            "unused (the rest was consumed or expired).",
-        )

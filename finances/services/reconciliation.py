@@ -86,9 +86,11 @@ def purchase_reconcile(*, purchase: PurchaseTransaction) -> PurchaseReconciliati
     with transaction.atomic(durable=True):
         if intent.status == "succeeded":
             outcomes.append(confirm_payment_completion(payment_intent=intent, source_event_id=""))
-            if refunded_total:
+            if refunded_total or purchase.refunded_amount_cents:
+                # Stripe's total now, applied lower as well as higher (a refund failed).
                 outcomes.append(
                     apply_refund(
+                        reported_at=timezone.now(),
                         charge=ChargeData(
                             id=intent.latest_charge_id or f"reconciliation:{intent.id}",
                             payment_intent_id=intent.id,
@@ -98,7 +100,7 @@ def purchase_reconcile(*, purchase: PurchaseTransaction) -> PurchaseReconciliati
                             livemode=intent.livemode,
                             status="succeeded",
                             metadata=intent.metadata,
-                        )
+                        ),
                     )
                 )
         elif intent.status == "canceled":
@@ -131,7 +133,10 @@ def purchases_to_reconcile(
     """Open purchases older than `older_than` and, with `include_completed`, completed ones
     (their refunds may have been missed), created in the date range."""
     now = now or timezone.now()
-    statuses = list(OPEN_STATUSES) + ([Status.COMPLETED] if include_completed else [])
+    # REFUNDED too: a refund may have failed since.
+    statuses = list(OPEN_STATUSES) + (
+        [Status.COMPLETED, Status.REFUNDED] if include_completed else []
+    )
     queryset = PurchaseTransaction.objects.filter(
         status__in=statuses, created_at__lte=now - older_than
     ).exclude(stripe_payment_intent_id=None)

@@ -13,7 +13,8 @@ from finances.services.payments import (
     handle_payment_failure,
     handle_payment_processing,
 )
-from finances.stripe_payloads import charge_parse, payment_intent_parse
+from finances.services.refund_accounting import refund_failure_apply
+from finances.stripe_payloads import charge_parse, payment_intent_parse, refund_parse
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,21 @@ def _payment_intent_processing(event: EventContext) -> PaymentOutcome:
 
 
 def _charge_refunded(event: EventContext) -> PaymentOutcome:
-    return apply_refund(charge=charge_parse(event.data_object), source_event_id=event.id)
+    return apply_refund(
+        charge=charge_parse(event.data_object),
+        source_event_id=event.id,
+        reported_at=event.created_at,
+    )
+
+
+def _refund_changed(event: EventContext) -> PaymentOutcome:
+    """refund.failed, refund.updated, charge.refund.updated: only a refund that failed or
+    was canceled changes anything (the others are counted by charge.refunded)."""
+    return refund_failure_apply(
+        refund=refund_parse(event.data_object),
+        source_event_id=event.id,
+        reported_at=event.created_at,
+    )
 
 
 EVENT_HANDLERS: dict[str, Callable[[EventContext], PaymentOutcome]] = {
@@ -60,6 +75,9 @@ EVENT_HANDLERS: dict[str, Callable[[EventContext], PaymentOutcome]] = {
     "payment_intent.canceled": _payment_intent_canceled,
     "payment_intent.processing": _payment_intent_processing,
     "charge.refunded": _charge_refunded,
+    "refund.failed": _refund_changed,
+    "refund.updated": _refund_changed,
+    "charge.refund.updated": _refund_changed,
 }
 
 

@@ -20,7 +20,6 @@ from tests.support.operations_helpers import (
     paid_package,
     unused_minutes,
 )
-from tests.support.payments import purchase_refund
 
 pytestmark = pytest.mark.django_db
 
@@ -349,21 +348,6 @@ def test_a_reversal_onto_an_expired_lot_leaves_the_remaining_hours_unchanged(stu
     assert unused_minutes(expiring) == 0
     # The next expiry run finds nothing more to expire.
     assert packages_expire().lots == []
-    assert_ledger_clean()
-
-
-def test_a_reversal_onto_a_refunded_purchase_flags_it_for_review(student):
-    package = paid_package(student)
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
-    purchase_refund(package, refunded_total_cents=package.amount_cents)
-    assert package.status == "REFUNDED"
-
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
-
-    package.refresh_from_db()
-    assert package.needs_review
-    assert "Lesson L-1 reversed onto this refunded purchase" in package.review_reason
-    assert lot_entries(package)[-1] == (EntryType.DEBIT_REVERSAL, 60)
     assert_ledger_clean()
 
 

@@ -145,3 +145,67 @@ def post_event(
     return client.generic(
         "POST", WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
     )
+
+
+def refund_object(
+    purchase,
+    *,
+    amount: int,
+    refund_id: str | None = None,
+    status: str = "failed",
+    shape: str = "current",
+) -> dict:
+    """A Refund. `shape`: "current" (payment_intent and charge ids), "charge_only" (an
+    older refund naming only its charge id) or "embedded_charge" (the charge expanded)."""
+    charge_id = purchase.stripe_charge_id or f"ch_of_{purchase.stripe_payment_intent_id}"
+    document = {
+        "id": refund_id or f"re_test_{next(_sequence):06d}",
+        "object": "refund",
+        "amount": amount,
+        "currency": purchase.currency.lower(),
+        "status": status,
+        "created": int(time.time()),
+        "failure_reason": "expired_or_canceled_card" if status == "failed" else None,
+        "metadata": {},
+        "payment_intent": purchase.stripe_payment_intent_id,
+        "charge": charge_id,
+    }
+    if shape == "charge_only":
+        del document["payment_intent"]
+    elif shape == "embedded_charge":
+        del document["payment_intent"]
+        document["charge"] = charge_object(purchase, charge_id=charge_id)
+    return document
+
+
+def dispute_object(
+    purchase,
+    *,
+    dispute_id: str,
+    status: str = "needs_response",
+    amount: int | None = None,
+    shape: str = "current",
+    due_by: int | None = None,
+) -> dict:
+    """A Dispute. `shape`: "current" (charge id and payment_intent id), "charge_only"
+    (older API versions: no payment_intent) or "embedded_charge" (charge expanded)."""
+    charge_id = purchase.stripe_charge_id or f"ch_of_{purchase.stripe_payment_intent_id}"
+    document = {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": purchase.amount_cents if amount is None else amount,
+        "currency": purchase.currency.lower(),
+        "status": status,
+        "reason": "fraudulent",
+        "livemode": purchase.livemode,
+        "created": int(time.time()),
+        "evidence_details": {"due_by": due_by or int(time.time()) + 7 * 86400},
+        "charge": charge_id,
+        "payment_intent": purchase.stripe_payment_intent_id,
+    }
+    if shape == "charge_only":
+        del document["payment_intent"]
+    elif shape == "embedded_charge":
+        del document["payment_intent"]
+        document["charge"] = charge_object(purchase, charge_id=charge_id)
+    return document

@@ -46,9 +46,12 @@ def succeeded_event(purchase, *, event_id=None, created=None, **intent_options) 
     )
 
 
-def refunded_event(purchase, *, refunded_total_cents: int, event_id=None, **charge_options):
+def refunded_event(
+    purchase, *, refunded_total_cents: int, event_id=None, event_created=None, **charge_options
+):
     return event(
         "charge.refunded",
         charge_object(purchase, amount_refunded=refunded_total_cents, **charge_options),
         event_id=event_id,
+        created=event_created,
     )
