@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from finances.services.disputes import dispute_apply
 from finances.services.payments import (
     OutcomeKind,
     PaymentOutcome,
@@ -14,7 +15,12 @@ from finances.services.payments import (
     handle_payment_processing,
 )
 from finances.services.refund_accounting import refund_failure_apply
-from finances.stripe_payloads import charge_parse, payment_intent_parse, refund_parse
+from finances.stripe_payloads import (
+    charge_parse,
+    dispute_parse,
+    payment_intent_parse,
+    refund_parse,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,15 @@ def _refund_changed(event: EventContext) -> PaymentOutcome:
     )
 
 
+def _charge_dispute(event: EventContext) -> PaymentOutcome:
+    return dispute_apply(
+        dispute=dispute_parse(event.data_object),
+        event_type=event.type,
+        source_event_id=event.id,
+        reported_at=event.created_at,
+    )
+
+
 EVENT_HANDLERS: dict[str, Callable[[EventContext], PaymentOutcome]] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_payment_failed,
@@ -78,6 +93,11 @@ EVENT_HANDLERS: dict[str, Callable[[EventContext], PaymentOutcome]] = {
     "refund.failed": _refund_changed,
     "refund.updated": _refund_changed,
     "charge.refund.updated": _refund_changed,
+    "charge.dispute.created": _charge_dispute,
+    "charge.dispute.updated": _charge_dispute,
+    "charge.dispute.funds_withdrawn": _charge_dispute,
+    "charge.dispute.funds_reinstated": _charge_dispute,
+    "charge.dispute.closed": _charge_dispute,
 }
 
 
