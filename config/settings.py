@@ -192,6 +192,10 @@ STRIPE_SEND_OPTIONAL_PARAMETERS = env.bool(
     "STRIPE_SEND_OPTIONAL_PARAMETERS", default="api.stripe.com" in STRIPE_API_BASE
 )
 STRIPE_LIVEMODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# The API version every request asks for (`Stripe-Version`), so a dependency bump never
+# changes a call silently. Default: the version the pinned SDK (stripe==16.1.0) was
+# generated for; bump both together (a test checks they agree).
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-10-28.endive")
 
 # Where this deployment is reached from outside (Stripe CLI instructions, self-test).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")

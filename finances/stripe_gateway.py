@@ -99,13 +99,31 @@ def _assert_no_transaction_open() -> None:
         raise RuntimeError("Stripe must never be called with a database transaction open.")
 
 
+# The API version this SDK release was generated for (STRIPE_API_VERSION's default).
+SDK_API_VERSION: str = stripe.api_version
+
+
 @functools.lru_cache(maxsize=4)
-def _client_for(api_key: str, api_base: str, timeout: float, retries: int) -> stripe.StripeClient:
+def _client_for(
+    api_key: str, api_base: str, timeout: float, retries: int, api_version: str
+) -> stripe.StripeClient:
+    # Built once per process and configuration: this is the start-up line that says which
+    # Stripe API version every request of this process asks for.
+    logger.info(
+        "stripe.client_configured",
+        extra={
+            "api_base": api_base,
+            "api_version": api_version,
+            "sdk_version": stripe.VERSION,
+            "sdk_api_version": SDK_API_VERSION,
+        },
+    )
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base},
         max_network_retries=retries,
         http_client=stripe.RequestsClient(timeout=timeout),
+        stripe_version=api_version,
     )
 
 
@@ -115,6 +133,7 @@ def _client() -> stripe.StripeClient:
         settings.STRIPE_API_BASE,
         settings.STRIPE_TIMEOUT_SECONDS,
         settings.STRIPE_MAX_NETWORK_RETRIES,
+        settings.STRIPE_API_VERSION,
     )
 
 
