@@ -220,6 +220,12 @@ RATE_LIMITS = {
     "purchase_initiate_ip": env.str("RATE_LIMIT_PURCHASE_PER_IP", default="10/hour"),
     "purchase_initiate_email": env.str("RATE_LIMIT_PURCHASE_PER_EMAIL", default="5/hour"),
 }
+# A PENDING or FAILED purchase this old is an abandoned checkout: `expire_abandoned_checkouts`
+# cancels its PaymentIntent (or credits it, when it was paid after all).
+CHECKOUT_EXPIRY_HOURS = env.int("CHECKOUT_EXPIRY_HOURS", default=24)
+# At most this many purchases are asked about per `reconcile_payments` run; open ones are
+# re-checked at most every min(age / 4, 6 h).
+RECONCILE_MAX_PURCHASES_PER_RUN = env.int("RECONCILE_MAX_PURCHASES_PER_RUN", default=200)
 # Addresses (CIDR) of reverse proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

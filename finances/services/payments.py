@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from finances.locks import purchase_transaction_lock, student_balance_lock
 from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.services.late_payments import late_payment_reasons
 from finances.services.ledger import ledger_entry_append, lot_totals
 from finances.state_machine import PaymentReport, transition_for
 from finances.stripe_payloads import ChargeData, PaymentIntentData
@@ -175,6 +176,10 @@ def confirm_payment_completion(
         _log_transition(purchase, previous, source_event_id)
         if decision.needs_review:
             _flag(purchase, decision.reason)
+        # Paid after its checkout expired, or on a plan withdrawn or repriced since:
+        # credited as bought (the snapshot), and flagged for a person.
+        for reason in late_payment_reasons(purchase=purchase, paid_at=paid_at):
+            _flag(purchase, reason)
         if purchase.refunded_amount_cents:
             # A refund was reported before the success (out-of-order delivery).
             _reverse_refunded_hours(

@@ -3,6 +3,7 @@
 import contextlib
 import importlib.util
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,12 @@ EVERY_CALL = {
     ),
     "events_list": lambda: stripe_gateway.events_list(created_after=0),
     "account_check": lambda: stripe_gateway.account_check(),
+    "payment_intent_cancel": lambda: stripe_gateway.payment_intent_cancel(
+        payment_intent_id="pi_1", idempotency_key="k-cancel"
+    ),
+    "payment_intents_find_by_metadata": lambda: stripe_gateway.payment_intents_find_by_metadata(
+        key="transaction_id", value="tx", created_around=datetime.now(UTC)
+    ),
 }
 
 
