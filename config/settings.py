@@ -192,6 +192,10 @@ STRIPE_SEND_OPTIONAL_PARAMETERS = env.bool(
     "STRIPE_SEND_OPTIONAL_PARAMETERS", default="api.stripe.com" in STRIPE_API_BASE
 )
 STRIPE_LIVEMODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# The API version every request asks for (`Stripe-Version`), so a dependency bump never
+# changes a call silently. Default: the version the pinned SDK (stripe==16.1.0) was
+# generated for; bump both together (a test checks they agree).
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-10-28.endive")
 
 # Where this deployment is reached from outside (Stripe CLI instructions, self-test).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
@@ -216,6 +220,12 @@ RATE_LIMITS = {
     "purchase_initiate_ip": env.str("RATE_LIMIT_PURCHASE_PER_IP", default="10/hour"),
     "purchase_initiate_email": env.str("RATE_LIMIT_PURCHASE_PER_EMAIL", default="5/hour"),
 }
+# A PENDING or FAILED purchase this old is an abandoned checkout: `expire_abandoned_checkouts`
+# cancels its PaymentIntent (or credits it, when it was paid after all).
+CHECKOUT_EXPIRY_HOURS = env.int("CHECKOUT_EXPIRY_HOURS", default=24)
+# At most this many purchases are asked about per `reconcile_payments` run; open ones are
+# re-checked at most every min(age / 4, 6 h).
+RECONCILE_MAX_PURCHASES_PER_RUN = env.int("RECONCILE_MAX_PURCHASES_PER_RUN", default=200)
 # Addresses (CIDR) of reverse proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

@@ -7,9 +7,11 @@ never sees a Stripe object. Works against real Stripe and localstripe alike.
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import stripe
@@ -99,13 +101,31 @@ def _assert_no_transaction_open() -> None:
         raise RuntimeError("Stripe must never be called with a database transaction open.")
 
 
+# The API version this SDK release was generated for (STRIPE_API_VERSION's default).
+SDK_API_VERSION: str = stripe.api_version
+
+
 @functools.lru_cache(maxsize=4)
-def _client_for(api_key: str, api_base: str, timeout: float, retries: int) -> stripe.StripeClient:
+def _client_for(
+    api_key: str, api_base: str, timeout: float, retries: int, api_version: str
+) -> stripe.StripeClient:
+    # Built once per process and configuration: this is the start-up line that says which
+    # Stripe API version every request of this process asks for.
+    logger.info(
+        "stripe.client_configured",
+        extra={
+            "api_base": api_base,
+            "api_version": api_version,
+            "sdk_version": stripe.VERSION,
+            "sdk_api_version": SDK_API_VERSION,
+        },
+    )
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base},
         max_network_retries=retries,
         http_client=stripe.RequestsClient(timeout=timeout),
+        stripe_version=api_version,
     )
 
 
@@ -115,6 +135,7 @@ def _client() -> stripe.StripeClient:
         settings.STRIPE_API_BASE,
         settings.STRIPE_TIMEOUT_SECONDS,
         settings.STRIPE_MAX_NETWORK_RETRIES,
+        settings.STRIPE_API_VERSION,
     )
 
 
@@ -156,6 +177,54 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentIntentData:
         payment_intent_id, params={"expand": ["latest_charge"]}
     )
     return _payment_intent(result)
+
+
+@_translate_stripe_errors
+def payment_intent_cancel(
+    *, payment_intent_id: str, idempotency_key: str, reason: str | None = None
+) -> PaymentIntentData:
+    """Cancels an unpaid PaymentIntent. `reason` (e.g. "abandoned") is sent only to a Stripe
+    that accepts optional parameters: localstripe rejects `cancellation_reason`."""
+    _assert_no_transaction_open()
+    params: dict[str, Any] = {}
+    if reason and settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+        params["cancellation_reason"] = reason
+    result = _client().v1.payment_intents.cancel(
+        payment_intent_id, params=params, options={"idempotency_key": idempotency_key}
+    )
+    return _payment_intent(result)
+
+
+@_translate_stripe_errors
+def payment_intents_find_by_metadata(
+    *, key: str, value: str, created_around: datetime, window: timedelta = timedelta(hours=2)
+) -> list[PaymentIntentData]:
+    """PaymentIntents whose metadata[key] == value, newest first.
+
+    Real Stripe: the Search API (eventually consistent, about a minute behind). localstripe
+    has no search and no list filters: its PaymentIntents are listed page by page and
+    matched here, keeping those created within `window` of `created_around`.
+    """
+    _assert_no_transaction_open()
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", key) or not re.fullmatch(r"[A-Za-z0-9_\-]+", value):
+        raise ValueError("metadata search terms must be plain identifiers")
+    intents = _client().v1.payment_intents
+    if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+        found = intents.search(params={"query": f"metadata['{key}']:'{value}'", "limit": 100})
+        candidates = [item.to_dict() for item in found.auto_paging_iter()]
+    else:
+        earliest = int((created_around - window).timestamp())
+        latest = int((created_around + window).timestamp())
+        listed = (item.to_dict() for item in intents.list(params={"limit": 100}).auto_paging_iter())
+        candidates = [
+            item
+            for item in listed
+            if (item.get("metadata") or {}).get(key) == value
+            and earliest <= (item.get("created") or 0) <= latest
+        ]
+    parsed = [payment_intent_parse(candidate) for candidate in candidates]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(parsed, key=lambda intent: intent.created_at or oldest, reverse=True)
 
 
 @_translate_stripe_errors

@@ -2,12 +2,14 @@
 
 Webhook payloads and API results (`.to_dict()`) both come through here, in either shape
 Stripe has used: `latest_charge` as an id (current API) or as an embedded charge with the
-older `charges` list (localstripe, API 2017-08-15). A value of the wrong type raises
-`MalformedStripeObject`, never a TypeError deep inside business code.
+older `charges` list (localstripe, API 2017-08-15); v1 events and v2 "thin" events. A
+value of the wrong type raises `MalformedStripeObject`, never a TypeError deep inside
+business code.
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -192,6 +194,12 @@ def payment_intent_parse(document: Any) -> PaymentIntentData:
     )
 
 
+class EnvelopeKind(StrEnum):
+    EVENT = "EVENT"  # a v1 snapshot event: `data.object` holds the object
+    THIN = "THIN"  # a v2 thin event: only a reference to the object, nothing to apply
+    UNRECOGNISED = "UNRECOGNISED"  # signed JSON that is not an event we can read
+
+
 @dataclass(frozen=True)
 class EventEnvelope:
     id: str
@@ -201,16 +209,26 @@ class EventEnvelope:
     created_at: datetime | None
     data_object: dict
     object_id: str
+    kind: EnvelopeKind = EnvelopeKind.EVENT
+    problem: str = ""  # why an UNRECOGNISED body could not be read
 
 
-def event_envelope_parse(document: Any) -> EventEnvelope:
-    document = _require_dict(document, "event")
-    data = _require_dict(document.get("data"), "data")
-    data_object = _require_dict(data.get("object"), "data.object")
+def _event_identity(document: dict) -> tuple[str, str]:
     event_id = _require_str(document, "id")
     event_type = _require_str(document, "type")
     if len(event_id) > 255 or len(event_type) > 100:
         raise MalformedStripeObject("event id or type is too long")
+    return event_id, event_type
+
+
+def event_envelope_parse(document: Any) -> EventEnvelope:
+    """A v1 event (`object: "event"`, `data.object`), or a v2 thin event."""
+    document = _require_dict(document, "event")
+    if document.get("object") == "v2.core.event":
+        return thin_event_envelope_parse(document)
+    data = _require_dict(document.get("data"), "data")
+    data_object = _require_dict(data.get("object"), "data.object")
+    event_id, event_type = _event_identity(document)
     object_id = data_object.get("id")
     return EventEnvelope(
         id=event_id,
@@ -304,4 +322,57 @@ def dispute_parse(document: Any) -> DisputeData:
         payment_intent_id=payment_intent_id,
         evidence_due_by=due_by,
         livemode=_livemode(document),
+    )
+
+
+def thin_event_envelope_parse(document: Any) -> EventEnvelope:
+    """A v2 "thin" event: an id, a type, an ISO-8601 `created` and `related_object`, no
+    `data.object` (the object must be fetched; none of them changes a purchase)."""
+    document = _require_dict(document, "thin event")
+    event_id, event_type = _event_identity(document)
+    related = document.get("related_object")
+    related_id = related.get("id") if isinstance(related, dict) else None
+    return EventEnvelope(
+        id=event_id,
+        type=event_type,
+        api_version="",
+        livemode=_livemode(document),
+        created_at=_iso_timestamp(document, "created"),
+        data_object={},
+        object_id=related_id[:255] if isinstance(related_id, str) else "",
+        kind=EnvelopeKind.THIN,
+    )
+
+
+def _iso_timestamp(document: dict, key: str) -> datetime | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedStripeObject(f"{key} must be an ISO-8601 time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise MalformedStripeObject(f"{key} is not an ISO-8601 time") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def unrecognised_envelope(document: Any, *, fallback_id: str, problem: str) -> EventEnvelope:
+    """What can be recorded of a signed body that is not a readable event: its own id and
+    type when they are usable strings, else `fallback_id` and an empty type."""
+    fields = document if isinstance(document, dict) else {}
+    event_id = fields.get("id")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        event_id = fallback_id
+    event_type = fields.get("type")
+    return EventEnvelope(
+        id=event_id,
+        type=event_type[:100] if isinstance(event_type, str) else "",
+        api_version="",
+        livemode=False,
+        created_at=None,
+        data_object={},
+        object_id="",
+        kind=EnvelopeKind.UNRECOGNISED,
+        problem=problem[:500],
     )

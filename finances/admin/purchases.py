@@ -1,11 +1,17 @@
+import logging
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from core.errors import ApplicationError
 from finances.admin.display import euros, hours, pretty_json
 from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
+from finances.services.checkouts import ExpiryAction, abandoned_checkouts_expire
 from finances.services.reconciliation import purchase_reconcile
 from finances.services.refunds import purchase_refund_at_stripe
+
+logger = logging.getLogger(__name__)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -54,7 +60,7 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "created_at"
     list_select_related = ["student"]
-    actions = ["reconcile_with_stripe", "refund_in_full"]
+    actions = ["reconcile_with_stripe", "refund_in_full", "expire_abandoned_checkouts"]
     inlines = [LedgerEntryInline, WebhookEventInline]
     fields = [
         "id",
@@ -79,6 +85,8 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
         "paid_at",
         "expires_at",
         "metadata_display",
+        "last_reconciled_at",
+        "next_reconciliation_at",
         "created_at",
         "updated_at",
     ]
@@ -153,3 +161,29 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
                 request, f"{purchase.pk}: refunded ({result.error or 'applied'}).", level
             )
         return None
+
+    @admin.action(description="Expire abandoned checkouts")
+    def expire_abandoned_checkouts(self, request, queryset):
+        """The selected PENDING/FAILED purchases older than CHECKOUT_EXPIRY_HOURS, as
+        `manage.py expire_abandoned_checkouts` would treat them; others are skipped."""
+        if not request.user.has_perm("finances.reconcile_purchasetransaction"):
+            self.message_user(
+                request, "You may not reconcile purchases with Stripe.", messages.ERROR
+            )
+            return
+        run = abandoned_checkouts_expire(purchase_ids=queryset.values_list("pk", flat=True))
+        logger.info(
+            "admin.checkouts_expired",
+            extra={"user_id": request.user.pk, "purchases": len(run.results)},
+        )
+        for result in run.results:
+            level = messages.ERROR if result.action == ExpiryAction.ERROR else messages.SUCCESS
+            self.message_user(request, f"{result.purchase_id}: {result.message}", level)
+        skipped = queryset.count() - len(run.results)
+        self.message_user(
+            request,
+            f"Expired {len(run.results) - len(run.errors)} abandoned checkouts, "
+            f"{len(run.errors)} errors; {skipped} skipped (not open, or younger than "
+            f"{settings.CHECKOUT_EXPIRY_HOURS} h).",
+            messages.WARNING if run.errors else messages.INFO,
+        )

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -89,6 +90,7 @@ class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": "Webhook health (last 24 hours)",
                 "metrics": metrics,
+                "stripe_api_version": settings.STRIPE_API_VERSION,
                 "success_percent": None
                 if metrics.success_rate is None
                 else round(metrics.success_rate * 100, 2),

@@ -107,6 +107,10 @@ class PurchaseTransaction(models.Model):
         null=True, blank=True, help_text="When the hours stop being usable (set on payment)."
     )
     metadata = models.JSONField(default=dict, blank=True)
+    # When Stripe was last asked about this purchase (reconciliation, checkout expiry), and
+    # not before when reconciliation asks again: open purchases back off by age.
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    next_reconciliation_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.services.late_payments import late_payment_reasons
 from finances.services.ledger import ledger_entry_append
 from finances.services.payment_outcomes import (
     OutcomeKind,
@@ -112,6 +113,10 @@ def confirm_payment_completion(
         purchase_transition_log(purchase, previous, source_event_id)
         if decision.needs_review:
             purchase_flag(purchase, decision.reason)
+        # Paid after its checkout expired, or on a plan withdrawn or repriced since:
+        # credited as bought (the snapshot), and flagged for a person.
+        for reason in late_payment_reasons(purchase=purchase, paid_at=paid_at):
+            purchase_flag(purchase, reason)
         if purchase.refunded_amount_cents:
             # A refund was reported before the success (out-of-order delivery).
             lot_refunds_settle(purchase=purchase, source_event_id=source_event_id)

@@ -11,7 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from finances import stripe_gateway
@@ -82,6 +84,7 @@ def purchase_reconcile(*, purchase: PurchaseTransaction) -> PurchaseReconciliati
         )
         return PurchaseReconciliation(purchase.pk, None, [], str(error))
 
+    reconciliation_checked(purchase=purchase)
     outcomes = []
     with transaction.atomic(durable=True):
         if intent.status == "succeeded":
@@ -122,6 +125,36 @@ def purchase_reconcile(*, purchase: PurchaseTransaction) -> PurchaseReconciliati
     return result
 
 
+# Open purchases are asked about again after a quarter of their age, at most every 6 h:
+# at 30 min old every 7.5 min, at a day old every 6 h (checkout expiry closes them then).
+_BACKOFF_FRACTION_OF_AGE = 4
+_BACKOFF_CEILING = timedelta(hours=6)
+
+
+def reconciliation_checked(*, purchase: PurchaseTransaction, now: datetime | None = None) -> None:
+    """Remembers that Stripe was just asked about this purchase, and when to ask again."""
+    now = now or timezone.now()
+    age = max(now - purchase.created_at, timedelta(0))
+    next_at = now + min(age / _BACKOFF_FRACTION_OF_AGE, _BACKOFF_CEILING)
+    # One UPDATE is its own short transaction.
+    PurchaseTransaction.objects.filter(pk=purchase.pk).update(
+        last_reconciled_at=now, next_reconciliation_at=next_at
+    )
+
+
+def _due_first(queryset, *, now: datetime, limit: int | None):
+    """Backoff and bounded work: open purchases only once their next check is due; open
+    ones before completed ones; least recently checked first; at most `limit`."""
+    open_not_due = Q(status__in=OPEN_STATUSES, next_reconciliation_at__gt=now)
+    queryset = queryset.exclude(open_not_due).annotate(
+        completed_last=Case(When(status__in=OPEN_STATUSES, then=0), default=1)
+    )
+    queryset = queryset.order_by(
+        "completed_last", F("last_reconciled_at").asc(nulls_first=True), "created_at"
+    )
+    return queryset[:limit] if limit is not None else queryset
+
+
 def purchases_to_reconcile(
     *,
     older_than: timedelta,
@@ -129,9 +162,11 @@ def purchases_to_reconcile(
     created_until: datetime | None = None,
     include_completed: bool = True,
     now: datetime | None = None,
+    limit: int | None = None,
 ):
     """Open purchases older than `older_than` and, with `include_completed`, completed ones
-    (their refunds may have been missed), created in the date range."""
+    (their refunds may have been missed), created in the date range; open ones only when
+    their backed-off next check is due, at most `limit` (see `_due_first`)."""
     now = now or timezone.now()
     # REFUNDED too: a refund may have failed since.
     statuses = list(OPEN_STATUSES) + (
@@ -144,7 +179,7 @@ def purchases_to_reconcile(
         queryset = queryset.filter(created_at__gte=created_from)
     if created_until:
         queryset = queryset.filter(created_at__lt=created_until)
-    return queryset.order_by("created_at")
+    return _due_first(queryset, now=now, limit=limit)
 
 
 def stripe_events_backfill(*, created_after: datetime, run: ReconciliationRun) -> None:
@@ -187,6 +222,7 @@ def payments_reconcile(
     include_completed: bool = True,
     events_since: timedelta | None = timedelta(hours=72),
     now: datetime | None = None,
+    limit: int | None = None,
 ) -> ReconciliationRun:
     now = now or timezone.now()
     run = ReconciliationRun()
@@ -196,6 +232,7 @@ def payments_reconcile(
         created_until=created_until,
         include_completed=include_completed,
         now=now,
+        limit=settings.RECONCILE_MAX_PURCHASES_PER_RUN if limit is None else limit,
     ).iterator():
         run.purchases.append(purchase_reconcile(purchase=purchase))
     if events_since is not None:

@@ -6,6 +6,7 @@ checks their *effects* in the database: statuses, the ledger, one credit only.
 """
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -86,6 +87,16 @@ def self_test_configuration_validate(report: SelfTestReport, *, base_url: str | 
         api_base.scheme in ("http", "https") and bool(api_base.netloc),
         settings.STRIPE_API_BASE,
     )
+    report.add(
+        "STRIPE_API_VERSION pins the Stripe API version",
+        _looks_like_api_version(settings.STRIPE_API_VERSION),
+        settings.STRIPE_API_VERSION
+        + (
+            ""
+            if settings.STRIPE_API_VERSION == stripe_gateway.SDK_API_VERSION
+            else f" (the SDK was generated for {stripe_gateway.SDK_API_VERSION})"
+        ),
+    )
     try:
         stripe_gateway.account_check()
         report.add("Stripe answers with this key", True, settings.STRIPE_API_BASE)
@@ -97,6 +108,11 @@ def self_test_configuration_validate(report: SelfTestReport, *, base_url: str | 
         report.add("webhook URL resolves", resolved, (base_url or "") + path)
     except NoReverseMatch as error:
         report.add("webhook URL resolves", False, str(error))
+
+
+def _looks_like_api_version(version: str) -> bool:
+    """`2026-10-28.endive` or an older `2024-06-20`."""
+    return re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z_]+)?", version) is not None
 
 
 def self_test_data_create(*, label: str = "") -> list[PurchaseTransaction]:

@@ -10,10 +10,14 @@
    a concurrent delivery finished it first.
 
 Only after the effects are committed does the endpoint answer 2xx; a failure answers 5xx
-and leaves the row FAILED with its error and next retry time.
+and leaves the row FAILED with its error and next retry time. Anything correctly signed is
+recorded and answered 2xx: a v2 thin event is IGNORED, a signed body that is not a readable
+event is FAILED without retry (a person looks; Stripe must not resend it for three days).
+Only a bad signature or a body that is not JSON gets 4xx.
 """
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -30,7 +34,13 @@ from finances import stripe_gateway
 from finances.errors import WebhookPayloadInvalid
 from finances.models import WebhookEventLog
 from finances.services.payments import OutcomeKind, PaymentOutcome
-from finances.stripe_payloads import EventEnvelope, MalformedStripeObject, event_envelope_parse
+from finances.stripe_payloads import (
+    EnvelopeKind,
+    EventEnvelope,
+    MalformedStripeObject,
+    event_envelope_parse,
+    unrecognised_envelope,
+)
 from finances.webhooks.handlers import EventContext, webhook_event_dispatch
 
 logger = logging.getLogger(__name__)
@@ -71,18 +81,27 @@ def stripe_webhook_receive(*, payload: bytes, signature_header: str | None) -> W
     )
     try:
         document = json.loads(payload, parse_constant=_refuse_non_finite_number)
-        envelope = event_envelope_parse(document)
     except (ValueError, RecursionError) as error:
-        raise WebhookPayloadInvalid(
-            f"The event body is not a well-formed Stripe event: {error}"
-        ) from error
+        # Not JSON (or nested too deeply to read): nothing can be recorded, and no Stripe
+        # sends it, so 400 is the answer even though Stripe would retry it.
+        raise WebhookPayloadInvalid(f"The event body is not JSON: {error}") from error
+    envelope = event_envelope_read(document, fallback_id=unidentified_event_id(payload))
     if b"\\u0000" in payload:
         # PostgreSQL cannot store NUL in text or jsonb; the audit copy gets U+FFFD instead,
         # processing reads the event as sent.
         document = _without_nul(document)
+    if not isinstance(document, dict):
+        # A JSON null would be stored as SQL NULL; every stored payload is an object.
+        document = {"not_an_object": document}
     event_log, created = webhook_event_record(
         envelope=envelope, document=document, source=WebhookEventLog.Source.WEBHOOK
     )
+    if not created and envelope.kind == EnvelopeKind.UNRECOGNISED:
+        # An unreadable body carrying the id of a known event must not overwrite that
+        # event's outcome or retry schedule.
+        return WebhookReceipt(
+            200, envelope.id, event_log.status, "Already recorded.", duplicate=True
+        )
     if not created and event_log.is_final:
         logger.info(
             "webhook.duplicate",
@@ -100,6 +119,22 @@ def stripe_webhook_receive(*, payload: bytes, signature_header: str | None) -> W
         envelope=envelope,
         attempt=Attempt.FIRST if created else Attempt.REDELIVERY,
     )
+
+
+def unidentified_event_id(payload: bytes) -> str:
+    """The log id of a signed body without a usable event id: the same body always gets the
+    same id, so its redeliveries are counted on one row."""
+    return f"unidentified:{hashlib.sha256(payload).hexdigest()}"
+
+
+def event_envelope_read(document, *, fallback_id: str) -> EventEnvelope:
+    """The event's envelope; a signed body that is not a readable event still gets one
+    (kind UNRECOGNISED) so that it is recorded and answered 2xx rather than retried by
+    Stripe for three days."""
+    try:
+        return event_envelope_parse(document)
+    except MalformedStripeObject as error:
+        return unrecognised_envelope(document, fallback_id=fallback_id, problem=str(error))
 
 
 def _without_nul(value):
@@ -283,21 +318,15 @@ def webhook_event_process(
                 return WebhookReceipt(
                     200, event_id, stored_status, "Already handled.", duplicate=True
                 )
-            envelope = event_envelope_parse(payload)
+            envelope = event_envelope_read(payload, fallback_id=event_id)
         with transaction.atomic(durable=True):
             try:
-                outcome = webhook_event_dispatch(
-                    EventContext(
-                        id=envelope.id,
-                        type=envelope.type,
-                        created_at=envelope.created_at,
-                        data_object=envelope.data_object,
-                    )
-                )
-                status, http_status, error_code = _outcome_status(outcome), 200, None
+                outcome = _envelope_dispatch(envelope)
             except MalformedStripeObject as error:
+                # Signed by Stripe but unreadable: a retry cannot help, so FAILED for a
+                # person to look at, answered 200 so that Stripe does not resend it.
                 outcome = PaymentOutcome(OutcomeKind.FLAGGED, f"Malformed event object: {error}")
-                status, http_status, error_code = Status.FAILED, 400, "malformed_event"
+            status, http_status, error_code = _outcome_status(outcome), 200, None
             duration_ms = (time.perf_counter() - started) * 1000
             finished_here = _event_finish(
                 event_log_id=event_log_id,
@@ -332,6 +361,25 @@ def webhook_event_process(
         },
     )
     return WebhookReceipt(http_status, event_id, status, outcome.message, error_code=error_code)
+
+
+def _envelope_dispatch(envelope: EventEnvelope) -> PaymentOutcome:
+    if envelope.kind == EnvelopeKind.THIN:
+        return PaymentOutcome(
+            OutcomeKind.NOT_OURS, f"Thin (v2) event {envelope.type} changes no purchase."
+        )
+    if envelope.kind == EnvelopeKind.UNRECOGNISED:
+        return PaymentOutcome(
+            OutcomeKind.FLAGGED, f"Not a readable Stripe event: {envelope.problem}"
+        )
+    return webhook_event_dispatch(
+        EventContext(
+            id=envelope.id,
+            type=envelope.type,
+            created_at=envelope.created_at,
+            data_object=envelope.data_object,
+        )
+    )
 
 
 def _record_failure(

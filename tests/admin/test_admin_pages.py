@@ -2,6 +2,7 @@
 hours are shown as people read them, and the actions really act (localstripe)."""
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -99,6 +100,7 @@ def test_staff_see_the_webhook_health_page_with_the_counts(staff_client, one_of_
     assert "Webhook health (last 24 hours)" in page
     assert "<tr><th>Events received</th><td>1</td></tr>" in page
     assert "payment_intent.succeeded" in page
+    assert f"<td>{settings.STRIPE_API_VERSION}</td>" in page
     changelist = staff_client.get(_url(WebhookEventLog, "changelist")).content.decode()
     assert reverse("admin:finances_webhookeventlog_health") in changelist
 

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
+from finances import stripe_gateway
 from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
 from finances.services.webhook_self_test import TEST_EMAIL_DOMAIN
 from tests.factories import PricingPlanFactory
@@ -48,10 +49,30 @@ def test_validate_config_passes_against_localstripe(localstripe):
     output = _run("--validate-config")
 
     lines = _check_lines(output)
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert all(line.startswith("[PASS]") for line in lines), lines
     assert f"[PASS] Stripe answers with this key  ({localstripe.api_base})" in lines
-    assert output.splitlines()[-1] == "6 checks passed, 0 failed."
+    assert output.splitlines()[-1] == "7 checks passed, 0 failed."
+
+
+def test_validate_config_shows_the_pinned_stripe_api_version(localstripe, settings):
+    settings.STRIPE_API_VERSION = "2024-06-20"
+
+    lines = _check_lines(_run("--validate-config"))
+
+    assert (
+        "[PASS] STRIPE_API_VERSION pins the Stripe API version  (2024-06-20 "
+        f"(the SDK was generated for {stripe_gateway.SDK_API_VERSION}))"
+    ) in lines
+
+
+def test_validate_config_fails_on_an_api_version_that_is_not_one(localstripe, settings):
+    settings.STRIPE_API_VERSION = "latest"
+
+    output, error = _failing("--validate-config")
+
+    assert "[FAIL] STRIPE_API_VERSION pins the Stripe API version  (latest" in output
+    assert str(error) == "6 checks passed, 1 failed."
 
 
 def test_validate_config_fails_on_a_malformed_webhook_secret(localstripe, settings):
@@ -60,7 +81,7 @@ def test_validate_config_fails_on_a_malformed_webhook_secret(localstripe, settin
     output, error = _failing("--validate-config")
 
     assert "[FAIL] STRIPE_WEBHOOK_SECRET(S) configured  (1 secret(s))" in _check_lines(output)
-    assert str(error) == "5 checks passed, 1 failed."
+    assert str(error) == "6 checks passed, 1 failed."
     assert error.returncode == 1
 
 
@@ -71,7 +92,7 @@ def test_validate_config_fails_when_stripe_is_unreachable():
         "[FAIL] Stripe answers with this key  (payment_provider_unavailable: "
         "The payment provider is unavailable. Try again in a moment.)"
     ) in _check_lines(output)
-    assert str(error) == "5 checks passed, 1 failed."
+    assert str(error) == "6 checks passed, 1 failed."
 
 
 def _test_purchases() -> dict[str, PurchaseTransaction]:
@@ -165,10 +186,10 @@ def test_all_runs_every_check_and_prints_the_instructions(localstripe):
     output = _run("--all")
 
     lines = _check_lines(output)
-    assert len(lines) == 6 + 7
+    assert len(lines) == 7 + 7
     assert all(line.startswith("[PASS]") for line in lines), lines
     assert "stripe listen --forward-to" in output
-    assert output.splitlines()[-1] == "13 checks passed, 0 failed."
+    assert output.splitlines()[-1] == "14 checks passed, 0 failed."
     # --all includes the endpoint test, which creates its own data: one set only.
     assert PurchaseTransaction.objects.count() == 3
 
@@ -207,4 +228,4 @@ def test_from_a_shell_a_failing_check_exits_1(capsys, settings):
 
     assert result.exit_code == 1
     assert "[FAIL] STRIPE_WEBHOOK_SECRET(S) configured" in result.stdout
-    assert "CommandError: 4 checks passed, 2 failed." in result.stderr
+    assert "CommandError: 5 checks passed, 2 failed." in result.stderr

@@ -6,6 +6,7 @@ test_stripe_gateway_errors.py and test_stripe_gateway_signatures.py.
 """
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from django.db import transaction
@@ -246,6 +247,12 @@ GATEWAY_CALLS = {
     ),
     "events_list": lambda: stripe_gateway.events_list(created_after=0),
     "account_check": lambda: stripe_gateway.account_check(),
+    "payment_intent_cancel": lambda: stripe_gateway.payment_intent_cancel(
+        payment_intent_id="pi_1", idempotency_key="k"
+    ),
+    "payment_intents_find_by_metadata": lambda: stripe_gateway.payment_intents_find_by_metadata(
+        key="transaction_id", value="tx", created_around=datetime.now(UTC)
+    ),
 }
 
 
