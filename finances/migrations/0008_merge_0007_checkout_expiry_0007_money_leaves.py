@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finances', '0007_checkout_expiry'),
-        ('finances', '0007_money_leaves'),
+        ("finances", "0007_checkout_expiry"),
+        ("finances", "0007_money_leaves"),
     ]
 
-    operations = [
-    ]
+    operations = []
