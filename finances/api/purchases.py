@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.client_ip import client_ip_from_request
-from core.errors import NotFoundError
+from core.errors import ApplicationError, NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
 from finances.api.serializers import (
@@ -65,9 +65,19 @@ class PurchaseInitiateView(APIView):
         )
 
 
+class ClientSecretInUrl(ApplicationError):
+    default_code = "client_secret_in_url"
+    default_message = (
+        "Send the client secret in the X-Client-Secret header; a secret in the URL ends up "
+        "in access and proxy logs, so the client_secret query parameter is refused."
+    )
+    default_status_code = 400
+
+
 class PurchaseStatusView(APIView):
     """The status of one purchase, for its student, its payer, staff, or a guest who
-    presents the PaymentIntent's client secret (header `X-Client-Secret`)."""
+    presents the PaymentIntent's client secret in the `X-Client-Secret` header (never in
+    the URL: a `client_secret` query parameter answers 400)."""
 
     permission_classes = [AllowAny]
 
@@ -79,23 +89,26 @@ class PurchaseStatusView(APIView):
                 "X-Client-Secret",
                 location=OpenApiParameter.HEADER,
                 required=False,
-                description="The PaymentIntent client secret (guests).",
-            ),
-            OpenApiParameter(
-                "client_secret",
-                location=OpenApiParameter.QUERY,
-                required=False,
-                description="Same as the header, for clients that cannot set headers.",
+                description="The PaymentIntent client secret (guests). Header only.",
             ),
         ],
-        responses={200: PurchaseSerializer, **errors(401, 404, 500)},
+        responses={
+            200: PurchaseSerializer,
+            **errors(
+                401,
+                404,
+                500,
+                http_400="The client secret was sent in the URL (`client_secret_in_url`).",
+            ),
+        },
     )
     def get(self, request: Request, transaction_id) -> Response:
+        if "client_secret" in request.query_params:
+            raise ClientSecretInUrl()
         purchase = purchase_get_visible(
             transaction_id=transaction_id,
             user=request.user,
-            client_secret=request.headers.get("X-Client-Secret")
-            or request.query_params.get("client_secret"),
+            client_secret=request.headers.get("X-Client-Secret"),
         )
         if purchase is None:
             raise NotFoundError("No purchase with this id is visible to you.")
