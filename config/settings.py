@@ -8,6 +8,7 @@ README's configuration table.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -215,7 +216,13 @@ RATE_LIMITING_ENABLED = env.bool("RATE_LIMITING_ENABLED", default=True)
 RATE_LIMITS = {
     "purchase_initiate_ip": env.str("RATE_LIMIT_PURCHASE_PER_IP", default="10/hour"),
     "purchase_initiate_email": env.str("RATE_LIMIT_PURCHASE_PER_EMAIL", default="5/hour"),
+    # A signed-in buyer is counted by account, not by an email strangers could flood.
+    "purchase_initiate_user": env.str("RATE_LIMIT_PURCHASE_PER_USER", default="10/hour"),
 }
+# IPv6 clients share one IP bucket per network of this prefix length (a /64 is one site).
+RATE_LIMIT_IPV6_PREFIX = env.int("RATE_LIMIT_IPV6_PREFIX", default=64)
+if not 1 <= RATE_LIMIT_IPV6_PREFIX <= 128:
+    raise ImproperlyConfigured("RATE_LIMIT_IPV6_PREFIX is a prefix length from 1 to 128.")
 # Addresses (CIDR) of reverse proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.client_ip import client_ip_from_request
+from core.client_ip import client_network_from_request
 from core.errors import ApplicationError, NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
@@ -17,7 +17,7 @@ from finances.api.serializers import (
     PurchaseSerializer,
 )
 from finances.selectors.purchases import purchase_get_visible, purchase_list_for_user
-from finances.services.purchases import purchase_initiate
+from finances.services.purchases import pricing_plan_for_purchase, purchase_initiate
 
 
 class PurchaseInitiateView(APIView):
@@ -41,21 +41,31 @@ class PurchaseInitiateView(APIView):
                 500,
                 http_402="The payment was declined (`payment_declined`).",
                 http_502="Stripe rejected the request (`payment_provider_rejected`).",
-                http_503="Stripe unavailable (`payment_provider_unavailable`); retry later.",
+                http_503="Stripe unavailable (`payment_provider_unavailable`), or the rate-limit "
+                "cache is (`service_unavailable`); retry after `Retry-After`.",
             ),
         },
     )
     def post(self, request: Request) -> Response:
-        rate_limit_consume(scope="purchase_initiate_ip", identifier=client_ip_from_request(request))
+        # Every attempt counts against the client's address (its /64 for IPv6), valid or not.
+        rate_limit_consume(
+            scope="purchase_initiate_ip", identifier=client_network_from_request(request)
+        )
         serializer = PurchaseInitiateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         buyer = request.user if request.user.is_authenticated else None
         student_info = serializer.validated_data.get("student_info") or {}
-        email = student_info.get("email") or (buyer.email if buyer else None)
-        if email:
-            rate_limit_consume(scope="purchase_initiate_email", identifier=email)
+        plan_id = serializer.validated_data["plan_id"]
+        pricing_plan_for_purchase(plan_id=plan_id)
+        # Only a request that passed validation is charged to the buyer, before Stripe is
+        # called: a signed-in buyer per account, a guest per email. A stranger can fill
+        # a guest email's bucket, never the account's own.
+        if buyer is not None:
+            rate_limit_consume(scope="purchase_initiate_user", identifier=str(buyer.pk))
+        elif student_info.get("email"):
+            rate_limit_consume(scope="purchase_initiate_email", identifier=student_info["email"])
         initiation = purchase_initiate(
-            plan_id=serializer.validated_data["plan_id"],
+            plan_id=plan_id,
             buyer=buyer,
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),
