@@ -16,6 +16,7 @@ from tests.factories import (
     PurchaseTransactionFactory,
     StaffUserFactory,
     TeacherFactory,
+    TeacherStudentAssignmentFactory,
     UserFactory,
 )
 from tests.support.hostile_input_helpers import assert_error_envelope, store_snapshot
@@ -286,9 +287,13 @@ def test_consumption_endpoints_refuse_students_guests_and_anonymous(
     assert HoursLedgerEntry.objects.count() == entries
 
 
-@pytest.mark.parametrize("caller", [TeacherFactory, StaffUserFactory])
-def test_teachers_and_staff_record_and_reverse_a_lesson(student_with_hours, caller):
-    client = client_for(caller())
+@pytest.mark.parametrize("caller", ["assigned_teacher", "staff"])
+def test_assigned_teachers_and_staff_record_and_reverse_a_lesson(student_with_hours, caller):
+    if caller == "staff":
+        user = StaffUserFactory()
+    else:
+        user = TeacherStudentAssignmentFactory(student=student_with_hours).teacher
+    client = client_for(user)
     body = {"student_id": student_with_hours.pk, "minutes": 60, "lesson_reference": "L-1"}
 
     recorded = client.post(CONSUMPTION_URL, body, format="json")
