@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import GuardianStudentLink, User
+from accounts.models import GuardianStudentLink, TeacherStudentAssignment, User
+from accounts.selectors import teacher_student_assignment_active_exists
+from accounts.services import teacher_student_assignment_end
 
 
 @admin.register(User)
@@ -31,3 +34,62 @@ class GuardianStudentLinkAdmin(admin.ModelAdmin):
     list_filter = ["relationship"]
     search_fields = ["guardian__email", "student__email"]
     raw_id_fields = ["guardian", "student"]
+
+
+class TeacherStudentAssignmentForm(forms.ModelForm):
+    class Meta:
+        model = TeacherStudentAssignment
+        fields = ["teacher", "student"]
+
+    def clean(self):
+        cleaned = super().clean()
+        teacher, student = cleaned.get("teacher"), cleaned.get("student")
+        # The form leaves out `ended_at`, so Django skips the conditional unique
+        # constraint; the active pair is checked here instead of failing as a 500.
+        if (
+            teacher
+            and student
+            and teacher_student_assignment_active_exists(
+                teacher_id=teacher.pk, student_id=student.pk
+            )
+        ):
+            raise forms.ValidationError("This teacher is already assigned to this student.")
+        return cleaned
+
+
+@admin.register(TeacherStudentAssignment)
+class TeacherStudentAssignmentAdmin(admin.ModelAdmin):
+    """Staff decide which teacher records the lessons of which student. An assignment is
+    ended, never deleted: the ledger names who recorded what, and this says why they
+    could."""
+
+    list_display = ["teacher", "student", "created_at", "created_by", "ended_at", "ended_by"]
+    list_filter = [("ended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["teacher__email", "teacher__name", "student__email", "student__name"]
+    list_select_related = ["teacher", "student", "created_by", "ended_by"]
+    raw_id_fields = ["teacher", "student"]
+    form = TeacherStudentAssignmentForm
+    actions = ["end_assignments"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["teacher", "student"]
+        return ["teacher", "student", "created_at", "created_by", "ended_at", "ended_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="End the selected assignments", permissions=["change"])
+    def end_assignments(self, request, queryset):
+        ids = list(queryset.filter(ended_at__isnull=True).values_list("pk", flat=True))
+        for assignment_id in ids:
+            teacher_student_assignment_end(assignment_id=assignment_id, ended_by=request.user)
+        self.message_user(request, f"Ended {len(ids)} assignments.", messages.SUCCESS)

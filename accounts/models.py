@@ -93,3 +93,57 @@ class GuardianStudentLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guardian} → {self.student}"
+
+
+class TeacherStudentAssignment(models.Model):
+    """A teacher who may record and reverse the lessons of a student, while active.
+
+    Ending an assignment keeps the row (who taught whom, and when) and sets `ended_at`;
+    a teacher and a student have at most one active assignment.
+    """
+
+    teacher = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        related_name="student_assignments",
+        limit_choices_to={"is_teacher": True},
+    )
+    student = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        related_name="teacher_assignments",
+        limit_choices_to={"is_staff": False},
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["teacher", "student"],
+                condition=models.Q(ended_at__isnull=True),
+                name="teacher_student_active_unique",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(teacher=models.F("student")),
+                name="teacher_is_not_own_student",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True)
+                | models.Q(ended_at__gte=models.F("created_at")),
+                name="teacher_assignment_ends_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.teacher} teaches {self.student}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None

@@ -7,3 +7,11 @@ class IsStaffOrTeacher(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and (user.is_staff or user.is_teacher))
+
+
+class IsStaff(BasePermission):
+    message = "Only staff may do this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff)

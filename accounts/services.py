@@ -1,7 +1,11 @@
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.emails import email_normalize
-from accounts.models import GuardianStudentLink, User
+from accounts.models import GuardianStudentLink, TeacherStudentAssignment, User
+from core.errors import ApplicationError, ConflictError, NotFoundError
 
 
 def user_create(
@@ -41,3 +45,53 @@ def guardian_link_create(
     return GuardianStudentLink.objects.create(
         guardian=guardian, student=student, relationship=relationship
     )
+
+
+def _assignment_invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(
+        code="validation_error",
+        message="The request has invalid fields.",
+        fields={field: [message]},
+    )
+
+
+def teacher_student_assignment_create(
+    *, teacher_id: int, student_id: int, created_by: User | None
+) -> TeacherStudentAssignment:
+    """Lets a teacher record the lessons of a student (staff only, checked by the caller's
+    view or admin). A staff account is never a student: staff record for anyone already."""
+    teacher = User.objects.filter(pk=teacher_id).first()
+    if teacher is None or not teacher.is_teacher or not teacher.is_active:
+        raise _assignment_invalid("teacher_id", "No active teacher has this id.")
+    student = User.objects.filter(pk=student_id).first()
+    if student is None or student.is_staff:
+        raise _assignment_invalid("student_id", "No student has this id.")
+    if student.pk == teacher.pk:
+        raise _assignment_invalid("student_id", "A teacher is not their own student.")
+    try:
+        with transaction.atomic():
+            return TeacherStudentAssignment.objects.create(
+                teacher=teacher, student=student, created_by=created_by
+            )
+    except IntegrityError as error:
+        raise ConflictError(
+            "This teacher is already assigned to this student.", code="assignment_exists"
+        ) from error
+
+
+def teacher_student_assignment_end(
+    *, assignment_id: int, ended_by: User | None, now: datetime | None = None
+) -> TeacherStudentAssignment:
+    """Ends an assignment from now on (idempotent: an ended one keeps its first end)."""
+    now = now or timezone.now()
+    TeacherStudentAssignment.objects.filter(pk=assignment_id, ended_at__isnull=True).update(
+        ended_at=now, ended_by=ended_by
+    )
+    assignment = (
+        TeacherStudentAssignment.objects.select_related("teacher", "student")
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None:
+        raise NotFoundError("No teacher assignment has this id.")
+    return assignment

@@ -8,6 +8,7 @@ README's configuration table.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -219,6 +220,8 @@ RATE_LIMITING_ENABLED = env.bool("RATE_LIMITING_ENABLED", default=True)
 RATE_LIMITS = {
     "purchase_initiate_ip": env.str("RATE_LIMIT_PURCHASE_PER_IP", default="10/hour"),
     "purchase_initiate_email": env.str("RATE_LIMIT_PURCHASE_PER_EMAIL", default="5/hour"),
+    # A signed-in buyer is counted by account, not by an email strangers could flood.
+    "purchase_initiate_user": env.str("RATE_LIMIT_PURCHASE_PER_USER", default="10/hour"),
 }
 # A PENDING or FAILED purchase this old is an abandoned checkout: `expire_abandoned_checkouts`
 # cancels its PaymentIntent (or credits it, when it was paid after all).
@@ -226,6 +229,10 @@ CHECKOUT_EXPIRY_HOURS = env.int("CHECKOUT_EXPIRY_HOURS", default=24)
 # At most this many purchases are asked about per `reconcile_payments` run; open ones are
 # re-checked at most every min(age / 4, 6 h).
 RECONCILE_MAX_PURCHASES_PER_RUN = env.int("RECONCILE_MAX_PURCHASES_PER_RUN", default=200)
+# IPv6 clients share one IP bucket per network of this prefix length (a /64 is one site).
+RATE_LIMIT_IPV6_PREFIX = env.int("RATE_LIMIT_IPV6_PREFIX", default=64)
+if not 1 <= RATE_LIMIT_IPV6_PREFIX <= 128:
+    raise ImproperlyConfigured("RATE_LIMIT_IPV6_PREFIX is a prefix length from 1 to 128.")
 # Addresses (CIDR) of reverse proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

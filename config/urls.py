@@ -11,6 +11,7 @@ urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("metrics/", MetricsView.as_view(), name="metrics"),
     path("api/finances/", include("finances.api.urls")),
+    path("api/accounts/", include("accounts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

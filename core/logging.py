@@ -8,7 +8,17 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from django.http import HttpRequest
+
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def _loggable(value):
+    # Django passes the request itself (`django.request` errors); its repr is the full
+    # URL, query string included, which may hold a secret. The path is enough.
+    if isinstance(value, HttpRequest):
+        return f"{value.method} {value.path}"
+    return value
 
 
 class StructuredFormatter(logging.Formatter):
@@ -18,7 +28,7 @@ class StructuredFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         context = {
-            key: value
+            key: _loggable(value)
             for key, value in vars(record).items()
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_")
         }

@@ -3,9 +3,14 @@
 The counter is created with `add` and raised with `incr`, both atomic in Redis, so
 several server processes share one count. Limits come from `settings.RATE_LIMITS`
 (`"10/hour"`), and `settings.RATE_LIMITING_ENABLED` turns them all off.
+
+When the cache cannot be reached the limit cannot be counted. Rather than let every
+request through (an outage would switch off abuse protection) or answer an opaque 500,
+the request is refused with 503 `service_unavailable` and a `Retry-After`.
 """
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -13,7 +18,29 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from core.errors import RateLimitExceeded
+from core.errors import ApplicationError, RateLimitExceeded
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - the local-memory cache needs no redis package
+    RedisError = OSError
+
+logger = logging.getLogger(__name__)
+# What a cache backend raises when its server is down or slow: redis-py's errors (its
+# ConnectionError and TimeoutError are RedisErrors) and socket errors (OSError).
+CACHE_OUTAGE_ERRORS = (RedisError, OSError)
+CACHE_OUTAGE_RETRY_AFTER_SECONDS = 30
+
+
+class RateLimitUnavailable(ApplicationError):
+    default_code = "service_unavailable"
+    default_message = "This service is briefly unavailable. Try again shortly."
+    default_status_code = 503
+
+    def __init__(self, *, retry_after_seconds: int = CACHE_OUTAGE_RETRY_AFTER_SECONDS) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(headers={"Retry-After": str(retry_after_seconds)})
+
 
 _PERIOD_SECONDS = {
     "s": 1,
@@ -52,7 +79,8 @@ def rate_parse(text: str) -> Rate:
 
 
 def rate_limit_consume(*, scope: str, identifier: str, now: float | None = None) -> None:
-    """Count one attempt for `identifier` in `scope`; raise `RateLimitExceeded` past the limit."""
+    """Count one attempt for `identifier` in `scope`; raise `RateLimitExceeded` past the
+    limit, `RateLimitUnavailable` when the cache cannot count it."""
     if not settings.RATE_LIMITING_ENABLED:
         return
     rate = rate_parse(settings.RATE_LIMITS[scope])
@@ -60,7 +88,14 @@ def rate_limit_consume(*, scope: str, identifier: str, now: float | None = None)
     window_index = int(now // rate.window_seconds)
     digest = hashlib.sha256(identifier.encode()).hexdigest()[:32]
     key = f"ratelimit:{scope}:{digest}:{window_index}"
-    count = _increment(key, timeout=rate.window_seconds + 5)
+    try:
+        count = _increment(key, timeout=rate.window_seconds + 5)
+    except CACHE_OUTAGE_ERRORS as error:
+        logger.error(
+            "rate_limit.cache_unavailable",
+            extra={"scope": scope, "error_class": type(error).__name__},
+        )
+        raise RateLimitUnavailable() from error
     if count > rate.limit:
         window_end = (window_index + 1) * rate.window_seconds
         raise RateLimitExceeded(retry_after_seconds=max(1, math.ceil(window_end - now)))

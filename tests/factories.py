@@ -1,7 +1,7 @@
 import factory
 from factory.django import DjangoModelFactory
 
-from accounts.models import GuardianStudentLink, User
+from accounts.models import GuardianStudentLink, TeacherStudentAssignment, User
 from finances.models import PricingPlan, PurchaseTransaction, WebhookEventLog
 
 PASSWORD = "correct horse battery staple"
@@ -41,6 +41,14 @@ class GuardianStudentLinkFactory(DjangoModelFactory):
         model = GuardianStudentLink
 
     guardian = factory.SubFactory(UserFactory)
+    student = factory.SubFactory(UserFactory)
+
+
+class TeacherStudentAssignmentFactory(DjangoModelFactory):
+    class Meta:
+        model = TeacherStudentAssignment
+
+    teacher = factory.SubFactory(TeacherFactory)
     student = factory.SubFactory(UserFactory)
 
 

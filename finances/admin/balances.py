@@ -59,6 +59,7 @@ class HoursLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount_display",
         "purchase_transaction",
         "lesson_reference",
+        "recorded_by",
         "stripe_event_id",
     ]
     list_filter = ["entry_type", ("created_at", admin.DateFieldListFilter)]
@@ -70,7 +71,7 @@ class HoursLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "=purchase_transaction__stripe_payment_intent_id",
     ]
     date_hierarchy = "created_at"
-    list_select_related = ["student", "purchase_transaction"]
+    list_select_related = ["student", "purchase_transaction", "recorded_by"]
 
     @admin.display(description="Hours", ordering="minutes")
     def hours_display(self, entry):

@@ -7,6 +7,7 @@ from finances.admin.display import ReadOnlyAdminMixin, pretty_json
 from finances.models import WebhookEventLog
 from finances.selectors.webhooks import webhook_metrics
 from finances.services.webhook_retries import webhook_events_retry
+from finances.stripe_redaction import stripe_document_redact
 
 
 @admin.register(WebhookEventLog)
@@ -55,7 +56,9 @@ class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Payload")
     def payload_display(self, event_log):
-        return pretty_json(event_log.payload)
+        # Stored payloads are redacted when recorded; rows stored before that are
+        # redacted here too (and for good by `manage.py redact_stored_payloads`).
+        return pretty_json(stripe_document_redact(event_log.payload))
 
     @admin.action(description="Retry processing")
     def retry_processing(self, request, queryset):

@@ -4,9 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from accounts.permissions import IsStaffOrTeacher
-from core.errors import NotFoundError
 from core.openapi import errors
 from finances.api.serializers import (
     LessonConsumptionInputSerializer,
@@ -16,15 +14,10 @@ from finances.api.serializers import (
 from finances.services.consumption import lesson_consumption_record, lesson_consumption_reverse
 
 
-def _student_id(validated: dict) -> int:
-    if not User.objects.filter(pk=validated["student_id"]).exists():
-        raise NotFoundError("No student has this id.")
-    return validated["student_id"]
-
-
 class LessonConsumptionView(APIView):
-    """Debits a lesson from a student's hours (staff and teachers), soonest-expiring
-    packages first. Recording the same lesson reference again returns the first record."""
+    """Debits a lesson from a student's hours (staff for anyone, teachers for the students
+    assigned to them), soonest-expiring packages first. Recording the same lesson
+    reference again returns the first record."""
 
     permission_classes = [IsStaffOrTeacher]
 
@@ -39,7 +32,8 @@ class LessonConsumptionView(APIView):
                 400,
                 401,
                 403,
-                404,
+                http_404="No student whose lessons you may record has this id "
+                "(`student_not_found`): unknown and unassigned ids alike.",
                 http_409="Not enough hours (`insufficient_hours`), or the lesson reference "
                 "was recorded with other minutes (`lesson_reference_conflict`).",
             ),
@@ -49,7 +43,8 @@ class LessonConsumptionView(APIView):
         serializer = LessonConsumptionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         consumption = lesson_consumption_record(
-            student_id=_student_id(serializer.validated_data),
+            actor=request.user,
+            student_id=serializer.validated_data["student_id"],
             minutes=serializer.validated_data["minutes"],
             lesson_reference=serializer.validated_data["lesson_reference"],
         )
@@ -60,7 +55,8 @@ class LessonConsumptionView(APIView):
 
 
 class LessonReversalView(APIView):
-    """Gives a cancelled lesson's hours back (staff and teachers). Idempotent."""
+    """Gives a cancelled lesson's hours back (staff, and teachers for the students assigned
+    to them). Idempotent."""
 
     permission_classes = [IsStaffOrTeacher]
 
@@ -68,13 +64,23 @@ class LessonReversalView(APIView):
         operation_id="consumption_reverse",
         summary="Reverse a cancelled lesson's consumption",
         request=LessonReversalInputSerializer,
-        responses={200: LessonConsumptionOutputSerializer, **errors(400, 401, 403, 404)},
+        responses={
+            200: LessonConsumptionOutputSerializer,
+            **errors(
+                400,
+                401,
+                403,
+                http_404="No student whose lessons you may record has this id "
+                "(`student_not_found`), or no such lesson of theirs (`not_found`).",
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = LessonReversalInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reversal = lesson_consumption_reverse(
-            student_id=_student_id(serializer.validated_data),
+            actor=request.user,
+            student_id=serializer.validated_data["student_id"],
             lesson_reference=serializer.validated_data["lesson_reference"],
         )
         return Response(LessonConsumptionOutputSerializer(reversal).data)

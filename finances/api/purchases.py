@@ -6,8 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.client_ip import client_ip_from_request
-from core.errors import NotFoundError
+from core.client_ip import client_network_from_request
+from core.errors import ApplicationError, NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
 from finances.api.serializers import (
@@ -17,7 +17,7 @@ from finances.api.serializers import (
     PurchaseSerializer,
 )
 from finances.selectors.purchases import purchase_get_visible, purchase_list_for_user
-from finances.services.purchases import purchase_initiate
+from finances.services.purchases import pricing_plan_for_purchase, purchase_initiate
 
 
 class PurchaseInitiateView(APIView):
@@ -41,21 +41,31 @@ class PurchaseInitiateView(APIView):
                 500,
                 http_402="The payment was declined (`payment_declined`).",
                 http_502="Stripe rejected the request (`payment_provider_rejected`).",
-                http_503="Stripe unavailable (`payment_provider_unavailable`); retry later.",
+                http_503="Stripe unavailable (`payment_provider_unavailable`), or the rate-limit "
+                "cache is (`service_unavailable`); retry after `Retry-After`.",
             ),
         },
     )
     def post(self, request: Request) -> Response:
-        rate_limit_consume(scope="purchase_initiate_ip", identifier=client_ip_from_request(request))
+        # Every attempt counts against the client's address (its /64 for IPv6), valid or not.
+        rate_limit_consume(
+            scope="purchase_initiate_ip", identifier=client_network_from_request(request)
+        )
         serializer = PurchaseInitiateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         buyer = request.user if request.user.is_authenticated else None
         student_info = serializer.validated_data.get("student_info") or {}
-        email = student_info.get("email") or (buyer.email if buyer else None)
-        if email:
-            rate_limit_consume(scope="purchase_initiate_email", identifier=email)
+        plan_id = serializer.validated_data["plan_id"]
+        pricing_plan_for_purchase(plan_id=plan_id)
+        # Only a request that passed validation is charged to the buyer, before Stripe is
+        # called: a signed-in buyer per account, a guest per email. A stranger can fill
+        # a guest email's bucket, never the account's own.
+        if buyer is not None:
+            rate_limit_consume(scope="purchase_initiate_user", identifier=str(buyer.pk))
+        elif student_info.get("email"):
+            rate_limit_consume(scope="purchase_initiate_email", identifier=student_info["email"])
         initiation = purchase_initiate(
-            plan_id=serializer.validated_data["plan_id"],
+            plan_id=plan_id,
             buyer=buyer,
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),
@@ -65,9 +75,19 @@ class PurchaseInitiateView(APIView):
         )
 
 
+class ClientSecretInUrl(ApplicationError):
+    default_code = "client_secret_in_url"
+    default_message = (
+        "Send the client secret in the X-Client-Secret header; a secret in the URL ends up "
+        "in access and proxy logs, so the client_secret query parameter is refused."
+    )
+    default_status_code = 400
+
+
 class PurchaseStatusView(APIView):
     """The status of one purchase, for its student, its payer, staff, or a guest who
-    presents the PaymentIntent's client secret (header `X-Client-Secret`)."""
+    presents the PaymentIntent's client secret in the `X-Client-Secret` header (never in
+    the URL: a `client_secret` query parameter answers 400)."""
 
     permission_classes = [AllowAny]
 
@@ -79,23 +99,26 @@ class PurchaseStatusView(APIView):
                 "X-Client-Secret",
                 location=OpenApiParameter.HEADER,
                 required=False,
-                description="The PaymentIntent client secret (guests).",
-            ),
-            OpenApiParameter(
-                "client_secret",
-                location=OpenApiParameter.QUERY,
-                required=False,
-                description="Same as the header, for clients that cannot set headers.",
+                description="The PaymentIntent client secret (guests). Header only.",
             ),
         ],
-        responses={200: PurchaseSerializer, **errors(401, 404, 500)},
+        responses={
+            200: PurchaseSerializer,
+            **errors(
+                401,
+                404,
+                500,
+                http_400="The client secret was sent in the URL (`client_secret_in_url`).",
+            ),
+        },
     )
     def get(self, request: Request, transaction_id) -> Response:
+        if "client_secret" in request.query_params:
+            raise ClientSecretInUrl()
         purchase = purchase_get_visible(
             transaction_id=transaction_id,
             user=request.user,
-            client_secret=request.headers.get("X-Client-Secret")
-            or request.query_params.get("client_secret"),
+            client_secret=request.headers.get("X-Client-Secret"),
         )
         if purchase is None:
             raise NotFoundError("No purchase with this id is visible to you.")

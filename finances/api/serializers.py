@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from accounts.emails import email_normalize
 from accounts.names import person_name_normalize
-from finances.models import PricingPlan, PurchaseTransaction
+from finances.models import HoursLedgerEntry, PricingPlan, PurchaseTransaction
 from finances.units import cents_to_amount_string, minutes_to_hours_string
 
 
@@ -155,6 +155,21 @@ class BalanceSerializer(serializers.Serializer):
     active_packages = HoursLotSerializer(many=True)
     upcoming_expirations = HoursLotSerializer(many=True)
     expiring_within_days = serializers.IntegerField()
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    entry_type = serializers.ChoiceField(choices=HoursLedgerEntry.EntryType.choices)
+    hours = HoursField(source="minutes", help_text="Signed: negative hours were used.")
+    minutes = serializers.IntegerField()
+    transaction_id = serializers.UUIDField(source="purchase_transaction_id")
+    lesson_reference = serializers.CharField()
+    recorded_by = serializers.SerializerMethodField(
+        help_text="The name of whoever recorded the lesson or its reversal; null otherwise."
+    )
+    created_at = serializers.DateTimeField()
+
+    def get_recorded_by(self, entry) -> str | None:
+        return entry.recorded_by.name if entry.recorded_by_id else None
 
 
 class BalanceQuerySerializer(serializers.Serializer):

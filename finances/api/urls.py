@@ -1,6 +1,6 @@
 from django.urls import path
 
-from finances.api.balances import BalanceView
+from finances.api.balances import BalanceHistoryView, BalanceView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
 from finances.api.plans import PricingPlanListView
 from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("transactions/", PurchaseListView.as_view(), name="transactions"),
     path("balance/", BalanceView.as_view(), name="balance"),
+    path("balance/history/", BalanceHistoryView.as_view(), name="balance-history"),
     path("consumptions/", LessonConsumptionView.as_view(), name="consumptions"),
     path("consumptions/reversals/", LessonReversalView.as_view(), name="consumption-reversals"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),

@@ -126,6 +126,15 @@ class HoursLedgerEntry(models.Model):
     lesson_reference = models.CharField(max_length=200, blank=True)
     note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Who recorded a lesson (DEBIT) or its reversal; empty for what Stripe or jobs cause.
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["created_at", "id"]

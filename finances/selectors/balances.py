@@ -1,7 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, PurchaseTransaction, StudentAccountBalance
@@ -91,4 +91,23 @@ def balance_summary_get(
             lot for lot in active if lot.expires_at is not None and lot.expires_at <= horizon
         ],
         expiring_within_days=expiring_within_days,
+    )
+
+
+def ledger_entries_for_student(*, student_id: int) -> QuerySet[HoursLedgerEntry]:
+    """The student's hours ledger, newest first, with the name of whoever recorded each
+    lesson (never more of that account than its name)."""
+    return (
+        HoursLedgerEntry.objects.filter(student_id=student_id)
+        .select_related("recorded_by")
+        .only(
+            "id",
+            "entry_type",
+            "minutes",
+            "lesson_reference",
+            "purchase_transaction_id",
+            "created_at",
+            "recorded_by__name",
+        )
+        .order_by("-created_at", "-id")
     )

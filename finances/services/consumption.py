@@ -4,6 +4,10 @@ Idempotent per (student, lesson reference): recording the same lesson again retu
 first record; a cancelled lesson is reversed onto the very packages it was drawn from.
 The student's balance row is locked before anything is read, so two lessons of one
 student are debited one after the other and can never overdraw.
+
+Who may: staff for anyone, a teacher only for students assigned to them
+(`accounts.TeacherStudentAssignment`, active). Every debit and reversal records the
+acting user (`HoursLedgerEntry.recorded_by`).
 """
 
 import logging
@@ -13,6 +17,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.selectors import teacher_student_assignment_active_exists
 from core.errors import ApplicationError, ConflictError, NotFoundError
 from finances.locks import purchase_transactions_lock, student_balance_lock
 from finances.models import HoursLedgerEntry
@@ -33,6 +39,34 @@ class InsufficientHours(ApplicationError):
     default_status_code = 409
 
 
+class StudentNotFound(NotFoundError):
+    default_code = "student_not_found"
+    default_message = "No student whose lessons you may record has this id."
+
+
+def _actor_check(*, actor: User, student_id: int) -> None:
+    """Refuses an actor who may not act on this student's lessons.
+
+    An unknown id and a student not assigned to the teacher are the same error, decided
+    by one query that does not depend on whether the account exists: a teacher cannot
+    use this to find out which ids are accounts.
+    """
+    if actor.is_staff:
+        allowed = User.objects.filter(pk=student_id).exists()
+    elif actor.is_teacher:
+        allowed = teacher_student_assignment_active_exists(
+            teacher_id=actor.pk, student_id=student_id
+        )
+    else:
+        raise ApplicationError(
+            code="permission_denied",
+            message="Only staff and teachers may do this.",
+            status_code=403,
+        )
+    if not allowed:
+        raise StudentNotFound()
+
+
 @dataclass(frozen=True)
 class LessonConsumption:
     student_id: int
@@ -51,7 +85,12 @@ def _lesson_entries(*, student_id: int, lesson_reference: str, entry_type: str):
 
 
 def lesson_consumption_record(
-    *, student_id: int, minutes: int, lesson_reference: str, now: datetime | None = None
+    *,
+    actor: User,
+    student_id: int,
+    minutes: int,
+    lesson_reference: str,
+    now: datetime | None = None,
 ) -> LessonConsumption:
     if not 0 < minutes <= MAX_LESSON_MINUTES:
         raise ApplicationError(
@@ -65,6 +104,7 @@ def lesson_consumption_record(
             message="The request has invalid fields.",
             fields={"lesson_reference": ["Between 1 and 100 characters."]},
         )
+    _actor_check(actor=actor, student_id=student_id)
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         student_balance_lock(student_id=student_id)
@@ -112,21 +152,28 @@ def lesson_consumption_record(
                     idempotency_key=f"lesson:{student_id}:{lesson_reference}:{lot.purchase_transaction_id}",
                     lesson_reference=lesson_reference,
                     note=f"Lesson {lesson_reference}",
+                    recorded_by_id=actor.pk,
                 )
             )
             still_needed -= taken
     logger.info(
         "consumption.recorded",
-        extra={"student_id": student_id, "lesson_reference": lesson_reference, "minutes": minutes},
+        extra={
+            "student_id": student_id,
+            "lesson_reference": lesson_reference,
+            "minutes": minutes,
+            "recorded_by_id": actor.pk,
+        },
     )
     return LessonConsumption(student_id, lesson_reference, minutes, entries, created=True)
 
 
 def lesson_consumption_reverse(
-    *, student_id: int, lesson_reference: str, now: datetime | None = None
+    *, actor: User, student_id: int, lesson_reference: str, now: datetime | None = None
 ) -> LessonConsumption:
     """Gives a cancelled lesson's minutes back to the packages they came from. Minutes of
     a package that has expired meanwhile expire again at once."""
+    _actor_check(actor=actor, student_id=student_id)
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         # The lots first, then the balance (finances/locks.py): a reversal may settle a
@@ -166,6 +213,7 @@ def lesson_consumption_reverse(
                     idempotency_key=f"lesson-reversal:{student_id}:{lesson_reference}:{lot.pk}",
                     lesson_reference=lesson_reference,
                     note=f"Lesson {lesson_reference} cancelled",
+                    recorded_by_id=actor.pk,
                 )
             )
             # What a refund or a lost dispute could not take comes out first, then an
@@ -177,6 +225,11 @@ def lesson_consumption_reverse(
                 )
     logger.info(
         "consumption.reversed",
-        extra={"student_id": student_id, "lesson_reference": lesson_reference, "minutes": minutes},
+        extra={
+            "student_id": student_id,
+            "lesson_reference": lesson_reference,
+            "minutes": minutes,
+            "recorded_by_id": actor.pk,
+        },
     )
     return LessonConsumption(student_id, lesson_reference, minutes, reversals, created=True)

@@ -30,6 +30,7 @@ _ENTRY_COLUMNS = (
     "lesson_reference",
     "note",
     "created_at",
+    "recorded_by_id",
 )
 # Constant SQL (values are parameters). Written by hand because this runs once or more per
 # payment, lesson and refund, and compiling ORM queries was the largest cost of a webhook.
@@ -83,6 +84,7 @@ def ledger_entry_append(
     stripe_event_id: str = "",
     lesson_reference: str = "",
     note: str = "",
+    recorded_by_id: int | None = None,
 ) -> HoursLedgerEntry:
     if not connection.in_atomic_block:
         raise RuntimeError("Ledger entries are written inside the transaction that causes them.")
@@ -99,6 +101,7 @@ def ledger_entry_append(
         lesson_reference=lesson_reference,
         note=note[:500],
         created_at=now,
+        recorded_by_id=recorded_by_id,
     )
     fields = {field.attname: field for field in HoursLedgerEntry._meta.concrete_fields}
     entry_parameters = [

@@ -60,7 +60,8 @@ def _purchase_parties(
     return link.student, buyer, link
 
 
-def _active_plan(plan_id: int) -> PricingPlan:
+def pricing_plan_for_purchase(*, plan_id: int) -> PricingPlan:
+    """The active plan with this id, or the 400 a purchase of any other id answers."""
     plan = PricingPlan.objects.filter(pk=plan_id, is_active=True).first()
     if plan is None:
         raise ApplicationError(
@@ -78,7 +79,7 @@ def purchase_initiate(
     student_name: str | None = None,
     student_email: str | None = None,
 ) -> PurchaseInitiation:
-    plan = _active_plan(plan_id)
+    plan = pricing_plan_for_purchase(plan_id=plan_id)
     with transaction.atomic(durable=True):
         student, purchased_by, guardian_link = _purchase_parties(
             buyer=buyer, student_name=student_name, student_email=student_email

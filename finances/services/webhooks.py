@@ -41,6 +41,7 @@ from finances.stripe_payloads import (
     event_envelope_parse,
     unrecognised_envelope,
 )
+from finances.stripe_redaction import stripe_document_redact
 from finances.webhooks.handlers import EventContext, webhook_event_dispatch
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,9 @@ def webhook_event_record(
 ) -> tuple[WebhookEventLog, bool]:
     """Commits the event (or counts one more delivery of it). Returns (row, created).
 
+    The stored payload has its secrets redacted (`finances.stripe_redaction`); the
+    caller's `envelope` and `document` keep them for processing in memory.
+
     On PostgreSQL one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` both records a new
     event and recognises a duplicate, so a duplicate delivery costs a single statement.
     """
@@ -164,7 +168,7 @@ def webhook_event_record(
         "livemode": envelope.livemode,
         "stripe_created_at": envelope.created_at,
         "stripe_object_id": envelope.object_id,
-        "payload": document,
+        "payload": stripe_document_redact(document),
         "source": source,
         "status": Status.PROCESSING if delivered else Status.RECEIVED,
         "received_at": now,

@@ -22,6 +22,7 @@ from tests.factories import (
     PricingPlanFactory,
     PurchaseTransactionFactory,
     StaffUserFactory,
+    TeacherStudentAssignmentFactory,
     UserFactory,
 )
 from tests.support.operations_helpers import assert_ledger_clean, balance_of, lot_entries
@@ -53,6 +54,7 @@ def completed_purchase() -> PurchaseTransaction:
 @pytest.fixture
 def one_of_everything(completed_purchase):
     GuardianStudentLinkFactory()
+    TeacherStudentAssignmentFactory()
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
     failed_event(purchase_not_saved_yet())
@@ -70,6 +72,7 @@ def _registered_models() -> list:
 def test_every_admin_model_is_covered_here():
     assert {model._meta.label for model in _registered_models()} == {
         "accounts.GuardianStudentLink",
+        "accounts.TeacherStudentAssignment",
         "accounts.User",
         "auth.Group",
         "authtoken.TokenProxy",

@@ -3,7 +3,7 @@
 import pytest
 
 from finances.models import HoursLedgerEntry
-from tests.factories import StaffUserFactory, TeacherFactory, UserFactory
+from tests.factories import StaffUserFactory, TeacherStudentAssignmentFactory, UserFactory
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -39,8 +39,12 @@ def package(student):
 
 
 @pytest.fixture(params=["staff", "teacher"])
-def recorder(request, api_client):
-    user = StaffUserFactory() if request.param == "staff" else TeacherFactory()
+def recorder(request, api_client, student):
+    """Staff, or a teacher the student is assigned to."""
+    if request.param == "staff":
+        user = StaffUserFactory()
+    else:
+        user = TeacherStudentAssignmentFactory(student=student).teacher
     api_client.force_authenticate(user)
     return api_client
 
@@ -161,7 +165,7 @@ def test_an_unknown_student_answers_404(recorder, student, package):
         CONSUMPTIONS_URL, {**_lesson(student), "student_id": student.pk + 1000}, format="json"
     )
 
-    _assert_envelope(response, 404, "not_found")
+    _assert_envelope(response, 404, "student_not_found")
     assert not HoursLedgerEntry.objects.filter(entry_type=EntryType.DEBIT).exists()
 
 
@@ -214,7 +218,7 @@ def test_reversing_for_an_unknown_student_answers_404(recorder, student, package
         REVERSALS_URL, {"student_id": student.pk + 1000, "lesson_reference": "x"}, format="json"
     )
 
-    _assert_envelope(response, 404, "not_found")
+    _assert_envelope(response, 404, "student_not_found")
 
 
 def test_a_reversal_without_a_reference_answers_400(recorder, student, package):

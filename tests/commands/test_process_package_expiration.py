@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from finances.models import HoursLedgerEntry
 from finances.services.consumption import lesson_consumption_record
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -40,6 +41,7 @@ def expired(student):
     """Expired ten days ago with 450 of its 600 minutes unused."""
     package = paid_package(student, minutes=600, validity_days=30, paid_at=NOW - timedelta(days=40))
     lesson_consumption_record(
+        actor=lesson_recorder(),
         student_id=student.pk,
         minutes=150,
         lesson_reference="L-1",

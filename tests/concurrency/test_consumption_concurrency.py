@@ -11,6 +11,7 @@ from finances.services.consumption import (
     lesson_consumption_reverse,
 )
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -26,9 +27,14 @@ THREADS = 12
 
 
 def _record(student_id: int, minutes: int, reference: str):
+    actor = lesson_recorder()  # created before the threads start
+
     def record():
         return lesson_consumption_record(
-            student_id=student_id, minutes=minutes, lesson_reference=reference
+            actor=actor,
+            student_id=student_id,
+            minutes=minutes,
+            lesson_reference=reference,
         )
 
     return record
@@ -88,10 +94,16 @@ def test_the_same_lesson_recorded_from_many_threads_is_debited_once():
 def test_the_same_reversal_from_many_threads_gives_the_hours_back_once():
     student = UserFactory()
     package = paid_package(student, minutes=600, price_cents=14000)
-    lesson_consumption_record(student_id=student.pk, minutes=90, lesson_reference="lesson-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=90, lesson_reference="lesson-1"
+    )
+
+    actor = lesson_recorder()
 
     def reverse():
-        return lesson_consumption_reverse(student_id=student.pk, lesson_reference="lesson-1")
+        return lesson_consumption_reverse(
+            actor=actor, student_id=student.pk, lesson_reference="lesson-1"
+        )
 
     results = run_in_threads([reverse] * THREADS)
 

@@ -11,6 +11,7 @@ from finances.models import HoursLedgerEntry
 from finances.services.consumption import lesson_consumption_record
 from finances.services.expiry import packages_expire
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -40,6 +41,7 @@ def test_simultaneous_expiry_runs_expire_each_lot_exactly_once():
     ]
     # One lot was partly used before it expired; one is still valid.
     lesson_consumption_record(
+        actor=lesson_recorder(),
         student_id=students[0].pk,
         minutes=30,
         lesson_reference="before-expiry",

@@ -1,7 +1,7 @@
 import pytest
 from django.test import RequestFactory
 
-from core.client_ip import client_ip_from_request
+from core.client_ip import client_ip_from_request, client_network_from_request
 
 PROXIES = ["10.0.0.0/8", "2001:db8:100::/48"]
 
@@ -148,3 +148,60 @@ def test_a_garbage_peer_address_is_never_trusted(settings):
     settings.TRUSTED_PROXIES = ["0.0.0.0/0"]
 
     assert client_ip_from_request(request_from("garbage", "203.0.113.1")) == "garbage"
+
+
+def network_of(remote_address: str, forwarded_for: str | None = None) -> str:
+    return client_network_from_request(request_from(remote_address, forwarded_for))
+
+
+def test_an_ipv4_mapped_peer_is_its_ipv4_address(settings):
+    settings.TRUSTED_PROXIES = []
+
+    assert client_ip_from_request(request_from("::ffff:192.0.2.9")) == "192.0.2.9"
+    assert network_of("::ffff:192.0.2.9") == network_of("192.0.2.9") == "192.0.2.9"
+
+
+def test_an_ipv4_mapped_proxy_is_trusted_by_its_ipv4_range(settings):
+    # A dual-stack socket reports the IPv4 proxy 10.0.0.2 as ::ffff:10.0.0.2.
+    settings.TRUSTED_PROXIES = PROXIES
+
+    request = request_from("::ffff:10.0.0.2", forwarded_for="::ffff:203.0.113.1")
+
+    assert client_ip_from_request(request) == "203.0.113.1"
+
+
+def test_every_address_of_one_ipv6_slash_64_is_one_client_for_rate_limits(settings):
+    settings.TRUSTED_PROXIES = []
+    settings.RATE_LIMIT_IPV6_PREFIX = 64
+
+    networks = {network_of(f"2001:db8:7:9:{n:x}::{n:x}") for n in range(1, 200)}
+
+    assert networks == {"2001:db8:7:9::/64"}
+    assert network_of("2001:db8:7:a::1") == "2001:db8:7:a::/64"
+
+
+def test_the_ipv6_network_follows_the_configured_prefix(settings):
+    settings.TRUSTED_PROXIES = []
+    settings.RATE_LIMIT_IPV6_PREFIX = 48
+
+    assert network_of("2001:db8:7:9::1") == network_of("2001:db8:7:ffff::1") == "2001:db8:7::/48"
+
+
+def test_an_ipv6_client_behind_a_trusted_proxy_is_bucketed_by_its_network(settings):
+    settings.TRUSTED_PROXIES = PROXIES
+    settings.RATE_LIMIT_IPV6_PREFIX = 64
+
+    assert network_of("10.0.0.2", "2a00:1450:4003:5:1:2:3:4") == "2a00:1450:4003:5::/64"
+
+
+def test_a_scoped_link_local_address_is_bucketed_without_its_zone(settings):
+    settings.TRUSTED_PROXIES = []
+    settings.RATE_LIMIT_IPV6_PREFIX = 64
+
+    assert network_of("fe80::1%eth0") == "fe80::/64"
+
+
+def test_an_unparsable_peer_is_still_an_identity(settings):
+    settings.TRUSTED_PROXIES = []
+
+    assert network_of("garbage") == "garbage"

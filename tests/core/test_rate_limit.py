@@ -1,10 +1,13 @@
 from datetime import UTC, datetime
 
 import pytest
+import redis
 import time_machine
+from django.core.cache import cache
+from django.test import override_settings
 
 from core.errors import RateLimitExceeded
-from core.rate_limit import Rate, rate_limit_consume, rate_parse
+from core.rate_limit import Rate, RateLimitUnavailable, rate_limit_consume, rate_parse
 
 # 10:15:00 UTC: 45 minutes (2700 s) before the end of its hourly window.
 QUARTER_PAST_TEN = datetime(2025, 3, 4, 10, 15, 0, tzinfo=UTC)
@@ -182,3 +185,41 @@ def test_the_limit_is_read_from_settings_at_each_attempt(limits):
 
         # Three were counted (the refused fourth counted too), one more fits under five.
         assert consume_until_refused(scope="test_hourly", identifier="ip", attempts=5) == 1
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        ConnectionRefusedError(111, "Connection refused"),
+    ],
+    ids=["redis_connection_error", "redis_timeout", "socket_refused"],
+)
+def test_a_cache_outage_is_a_503_with_retry_after_not_a_crash(limits, monkeypatch, outage):
+    def down(*args, **kwargs):
+        raise outage
+
+    monkeypatch.setattr(cache, "add", down)
+
+    with pytest.raises(RateLimitUnavailable) as raised:
+        rate_limit_consume(scope="test_hourly", identifier="203.0.113.9")
+
+    assert raised.value.status_code == 503
+    assert raised.value.code == "service_unavailable"
+    assert int(raised.value.headers["Retry-After"]) > 0
+
+
+def test_a_real_redis_cache_on_a_closed_port_is_a_503(limits):
+    # Nothing listens on port 1: redis-py raises its ConnectionError from add().
+    closed_port = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+
+    # Restored before the suite's teardown clears the cache.
+    with override_settings(CACHES=closed_port), pytest.raises(RateLimitUnavailable):
+        rate_limit_consume(scope="test_hourly", identifier="203.0.113.9")

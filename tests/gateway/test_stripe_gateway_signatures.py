@@ -117,3 +117,79 @@ def test_a_header_with_several_signatures_is_accepted_if_one_matches():
     header = f"{good},v1={'0' * 64}"
 
     verify(header=header)
+
+
+def _v1(timestamp: int, secret: str = CURRENT_SECRET) -> str:
+    return sign(PAYLOAD, secret=secret, timestamp=timestamp).split(",v1=", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "header_for",
+    [
+        # A fresh t= for the tolerance check, an old one the signature was made for.
+        lambda: f"t={NOW_UNIX},t={NOW_UNIX - 86400},v1={_v1(NOW_UNIX - 86400)}",
+        lambda: f"t={NOW_UNIX - 86400},t={NOW_UNIX},v1={_v1(NOW_UNIX - 86400)}",
+        # A pre-dated capture: signed for next year, presented with today's t= as well.
+        lambda: f"t={NOW_UNIX},v1={_v1(NOW_UNIX + 86400 * 365)},t={NOW_UNIX + 86400 * 365}",
+        # The same timestamp twice, with the valid signature for it.
+        lambda: f"t={NOW_UNIX},t={NOW_UNIX},v1={_v1(NOW_UNIX)}",
+        lambda: f"t={NOW_UNIX},v1={_v1(NOW_UNIX)},t={NOW_UNIX}",
+    ],
+    ids=["fresh_then_old", "old_then_fresh", "fresh_and_future", "same_twice", "t_after_v1"],
+)
+def test_a_header_with_two_timestamps_is_rejected_whichever_one_is_signed(header_for):
+    with pytest.raises(WebhookSignatureInvalid, match="exactly one timestamp"):
+        verify(header=header_for())
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        "{valid},",  # an empty item
+        ",{valid}",
+        "{valid},,v0=abc",
+        "{valid},garbage",  # an item without '='
+        "{valid},=abc",  # an item without a key
+        "{valid},v0=",  # an item without a value
+        "{valid},v 1=abc",  # a key with a space
+        "{valid},v1",
+    ],
+)
+def test_a_header_with_a_malformed_item_is_rejected_even_beside_a_valid_signature(items):
+    valid = sign(PAYLOAD, secret=CURRENT_SECRET, timestamp=NOW_UNIX)
+
+    with pytest.raises(WebhookSignatureInvalid, match="malformed item"):
+        verify(header=items.format(valid=valid))
+
+
+@pytest.mark.parametrize("timestamp", [10**12, 10**13, 10**40])
+def test_an_oversized_timestamp_is_rejected_before_any_arithmetic(timestamp):
+    header = f"t={timestamp},v1={_v1(timestamp)}"
+
+    with pytest.raises(WebhookSignatureInvalid, match="not a Unix time"):
+        verify(header=header, tolerance_seconds=10**50)
+
+
+def test_the_hmac_is_checked_against_the_timestamp_the_tolerance_accepted():
+    # Signed a day ago but presented as now: the one parsed timestamp fails the HMAC.
+    header = f"t={NOW_UNIX},v1={_v1(NOW_UNIX - 86400)}"
+
+    with pytest.raises(WebhookSignatureInvalid, match="does not match"):
+        verify(header=header)
+
+
+def test_an_unknown_scheme_beside_the_v1_signature_is_ignored():
+    verify(header=f"t={NOW_UNIX},v0={'1' * 64},v1={_v1(NOW_UNIX)}")
+
+
+def test_a_header_signed_with_the_older_of_three_rotated_secrets_is_accepted():
+    header = f"t={NOW_UNIX},v1={_v1(NOW_UNIX, secret='whsec_oldest')}"
+
+    verify(header=header, secrets=[CURRENT_SECRET, PREVIOUS_SECRET, "whsec_oldest"])
+
+
+def test_an_empty_configured_secret_verifies_nothing():
+    header = f"t={NOW_UNIX},v1={_v1(NOW_UNIX, secret='')}"
+
+    with pytest.raises(WebhookSignatureInvalid):
+        verify(header=header, secrets=["", CURRENT_SECRET])

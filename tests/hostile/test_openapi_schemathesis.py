@@ -34,6 +34,7 @@ from finances.services.consumption import lesson_consumption_record
 from finances.services.purchases import client_secret_hash
 from tests.factories import PricingPlanFactory, PurchaseTransactionFactory, StaffUserFactory
 from tests.support.hostile_input_helpers import hostile_settings
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.payments import purchase_pay
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +92,10 @@ def world(localstripe, in_process_requests, settings):
     purchase = PurchaseTransactionFactory(client_secret_hash=client_secret_hash(GUEST_SECRET))
     purchase_pay(purchase)
     lesson_consumption_record(
-        student_id=purchase.student_id, minutes=30, lesson_reference="lesson-recorded"
+        actor=lesson_recorder(),
+        student_id=purchase.student_id,
+        minutes=30,
+        lesson_reference="lesson-recorded",
     )
     staff = StaffUserFactory()
     headers = {

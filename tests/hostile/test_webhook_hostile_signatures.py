@@ -101,6 +101,7 @@ def refused_headers(draw, body: str) -> str | None:
                 "non_ascii_signature",
                 "mangled_signature",
                 "spaces",
+                "two_timestamps",
             ]
         )
     )
@@ -180,6 +181,11 @@ def refused_headers(draw, body: str) -> str | None:
                 ]
             )
         )
+    if kind == "two_timestamps":
+        # One t= passes the tolerance, the other is the one the signature was made for.
+        other = NOW + draw(st.integers(min_value=-(10**9), max_value=10**9))
+        items = [f"t={NOW}", f"t={other}", f"v1={v1(body, other)}"]
+        return ",".join(draw(st.permutations(items)))
     return f"t={NOW}, v1={valid}"  # spaces: Stripe's scheme has none
 
 
@@ -268,3 +274,32 @@ def test_a_correct_signature_within_the_tolerance_credits_once_however_often_rep
         purchase_transaction=purchase, entry_type=HoursLedgerEntry.EntryType.CREDIT
     )
     assert list(credits.values_list("minutes", flat=True)) == [purchase.minutes]
+
+
+@pytest.mark.parametrize(
+    ("layout", "signed_for"),
+    [
+        # What got through: the old parser stripped items and read " t=" as the fresh
+        # timestamp, the SDK skipped it and verified the pre-dated one.
+        (" t={now},t={signed},v1={signature}", "future"),
+        ("t={now},t={signed},v1={signature}", "future"),
+        ("t={signed},t={now},v1={signature}", "future"),
+        ("t={now},t={signed},v1={signature}", "past"),
+        ("t={now},t={signed},v1={signature}", "now"),
+    ],
+)
+def test_a_second_timestamp_does_not_smuggle_a_pre_dated_signature_past_the_window(
+    client, purchase, body, layout, signed_for
+):
+    # Issue 9 (6): one t= for the window check, the t= of a captured (or pre-dated)
+    # signature for the HMAC check.
+    timestamp = {"future": NOW + 86400, "past": NOW - 86400, "now": NOW}[signed_for]
+    header = layout.format(now=NOW, signed=timestamp, signature=v1(body, timestamp))
+    before = store_snapshot()
+
+    response = post(client, body, header)
+
+    assert_error_envelope(response, status=400, code="invalid_signature")
+    assert store_snapshot() == before
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseTransaction.Status.PENDING

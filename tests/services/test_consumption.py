@@ -13,6 +13,7 @@ from finances.services.consumption import (
 )
 from finances.services.expiry import packages_expire
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -64,8 +65,12 @@ def test_a_lesson_draws_from_the_soonest_expiring_package_first_and_spills_into_
 ):
     soonest, middle, latest = three_lots
 
-    first = lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
-    second = lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-2")
+    first = lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
+    second = lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-2"
+    )
 
     assert first.created
     assert second.created
@@ -83,7 +88,7 @@ def test_a_lesson_that_fits_in_the_soonest_package_draws_only_from_it(student, t
     soonest, middle, latest = three_lots
 
     consumption = lesson_consumption_record(
-        student_id=student.pk, minutes=45, lesson_reference="L-1"
+        actor=lesson_recorder(), student_id=student.pk, minutes=45, lesson_reference="L-1"
     )
 
     assert _debits(consumption) == [(soonest.pk, -45)]
@@ -100,7 +105,7 @@ def test_a_package_past_its_expiry_is_never_drawn_from(student, three_lots, cloc
     clock.move_to(soonest.expires_at + timedelta(seconds=1), tick=False)
 
     consumption = lesson_consumption_record(
-        student_id=student.pk, minutes=150, lesson_reference="L-1"
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
     )
 
     # The expiry run has not closed the soonest lot yet: its minutes are unused but dead.
@@ -114,7 +119,9 @@ def test_a_package_is_not_usable_at_the_very_moment_it_expires(student, clock):
     clock.move_to(package.expires_at, tick=False)
 
     with pytest.raises(InsufficientHours):
-        lesson_consumption_record(student_id=student.pk, minutes=30, lesson_reference="L-1")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=student.pk, minutes=30, lesson_reference="L-1"
+        )
 
     assert not HoursLedgerEntry.objects.filter(entry_type=EntryType.DEBIT).exists()
 
@@ -125,10 +132,12 @@ def test_hours_in_expired_packages_do_not_count_as_available(student, three_lots
 
     # 780 minutes were bought, but the 60 of the expired package are gone.
     with pytest.raises(InsufficientHours):
-        lesson_consumption_record(student_id=student.pk, minutes=721, lesson_reference="L-1")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=student.pk, minutes=721, lesson_reference="L-1"
+        )
 
     consumption = lesson_consumption_record(
-        student_id=student.pk, minutes=720, lesson_reference="L-2"
+        actor=lesson_recorder(), student_id=student.pk, minutes=720, lesson_reference="L-2"
     )
     assert -sum(entry.minutes for entry in consumption.entries) == 720
     assert unused_minutes(soonest) == 60
@@ -140,7 +149,9 @@ def test_insufficient_hours_are_refused_and_nothing_is_written(student):
     entries_before = _ledger_count()
 
     with pytest.raises(InsufficientHours) as raised:
-        lesson_consumption_record(student_id=student.pk, minutes=90, lesson_reference="L-1")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=student.pk, minutes=90, lesson_reference="L-1"
+        )
 
     assert (raised.value.code, raised.value.status_code) == ("insufficient_hours", 409)
     assert "1.50 h" in raised.value.message
@@ -156,7 +167,9 @@ def test_a_student_who_never_bought_hours_gets_insufficient_hours_and_nothing_ch
     student = UserFactory()
 
     with pytest.raises(InsufficientHours):
-        lesson_consumption_record(student_id=student.pk, minutes=30, lesson_reference="L-1")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=student.pk, minutes=30, lesson_reference="L-1"
+        )
 
     assert not HoursLedgerEntry.objects.exists()
     balance = StudentAccountBalance.objects.get(student=student)
@@ -178,7 +191,10 @@ def test_invalid_minutes_or_references_are_refused(student, minutes, reference, 
 
     with pytest.raises(ApplicationError) as raised:
         lesson_consumption_record(
-            student_id=student.pk, minutes=minutes, lesson_reference=reference
+            actor=lesson_recorder(),
+            student_id=student.pk,
+            minutes=minutes,
+            lesson_reference=reference,
         )
 
     assert raised.value.code == "validation_error"
@@ -190,7 +206,7 @@ def test_a_lesson_of_a_full_day_is_accepted(student):
     paid_package(student, minutes=24 * 60, price_cents=30000)
 
     consumption = lesson_consumption_record(
-        student_id=student.pk, minutes=24 * 60, lesson_reference="L" * 100
+        actor=lesson_recorder(), student_id=student.pk, minutes=24 * 60, lesson_reference="L" * 100
     )
 
     assert consumption.created
@@ -201,10 +217,14 @@ def test_a_lesson_of_a_full_day_is_accepted(student):
 def test_recording_the_same_lesson_again_returns_the_first_record_and_writes_nothing(
     student, three_lots
 ):
-    first = lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
+    first = lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
     entries_before = _ledger_count()
 
-    again = lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
+    again = lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
 
     assert again.created is False
     assert [entry.pk for entry in again.entries] == [entry.pk for entry in first.entries]
@@ -215,11 +235,15 @@ def test_recording_the_same_lesson_again_returns_the_first_record_and_writes_not
 
 
 def test_the_same_lesson_reference_with_other_minutes_is_a_conflict(student, three_lots):
-    lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
     entries_before = _ledger_count()
 
     with pytest.raises(ConflictError) as raised:
-        lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-1"
+        )
 
     assert (raised.value.code, raised.value.status_code) == ("lesson_reference_conflict", 409)
     assert "150" in raised.value.message
@@ -232,8 +256,12 @@ def test_the_same_lesson_reference_for_two_students_is_two_lessons():
     ana, bia = UserFactory(), UserFactory()
     ana_package, bia_package = paid_package(ana), paid_package(bia)
 
-    for_ana = lesson_consumption_record(student_id=ana.pk, minutes=60, lesson_reference="L-1")
-    for_bia = lesson_consumption_record(student_id=bia.pk, minutes=90, lesson_reference="L-1")
+    for_ana = lesson_consumption_record(
+        actor=lesson_recorder(), student_id=ana.pk, minutes=60, lesson_reference="L-1"
+    )
+    for_bia = lesson_consumption_record(
+        actor=lesson_recorder(), student_id=bia.pk, minutes=90, lesson_reference="L-1"
+    )
 
     assert for_ana.created
     assert for_bia.created
@@ -245,10 +273,16 @@ def test_the_same_lesson_reference_for_two_students_is_two_lessons():
 
 def test_a_reversal_returns_the_minutes_to_exactly_the_lots_they_came_from(student, three_lots):
     soonest, middle, latest = three_lots
-    lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-2")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-2"
+    )
 
-    reversal = lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    reversal = lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     assert reversal.created
     assert reversal.minutes == 150
@@ -271,11 +305,17 @@ def test_a_reversal_returns_the_minutes_to_exactly_the_lots_they_came_from(stude
 
 
 def test_a_reversal_is_idempotent(student, three_lots):
-    lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
-    first = lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
+    first = lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
     entries_before = _ledger_count()
 
-    again = lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    again = lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     assert again.created is False
     assert [entry.pk for entry in again.entries] == [entry.pk for entry in first.entries]
@@ -287,12 +327,18 @@ def test_a_reversal_is_idempotent(student, three_lots):
 def test_recording_a_reversed_lesson_again_is_refused_rather_than_silently_ignored(
     student, three_lots
 ):
-    lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+    )
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
     entries_before = _ledger_count()
 
     with pytest.raises(ConflictError) as raised:
-        lesson_consumption_record(student_id=student.pk, minutes=150, lesson_reference="L-1")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=student.pk, minutes=150, lesson_reference="L-1"
+        )
 
     assert (raised.value.code, raised.value.status_code) == ("lesson_reference_reversed", 409)
     assert _ledger_count() == entries_before
@@ -303,12 +349,16 @@ def test_recording_a_reversed_lesson_again_is_refused_rather_than_silently_ignor
 def test_a_reversal_onto_a_lot_that_has_since_expired_expires_those_minutes_again(student, clock):
     expiring = paid_package(student, minutes=60, price_cents=2000, paid_at=NOW - timedelta(days=40))
     later = paid_package(student, minutes=600, validity_days=90)
-    lesson_consumption_record(student_id=student.pk, minutes=90, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=90, lesson_reference="L-1"
+    )
     clock.move_to(expiring.expires_at + timedelta(hours=1), tick=False)
     packages_expire()  # nothing to expire: the lesson used the whole expiring lot
     before = balance_of(student)
 
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     assert lot_entries(expiring) == [
         (EntryType.CREDIT, 60),
@@ -332,12 +382,16 @@ def test_a_reversal_onto_an_expired_lot_leaves_the_remaining_hours_unchanged(stu
     expiring = paid_package(
         student, minutes=120, price_cents=3500, paid_at=NOW - timedelta(days=40)
     )
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-1"
+    )
     clock.move_to(expiring.expires_at + timedelta(hours=1), tick=False)
     assert packages_expire().minutes_expired == 60
     remaining_before = balance_of(student).remaining_minutes
 
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     assert balance_of(student).remaining_minutes == remaining_before == 0
     assert lot_entries(expiring)[-2:] == [
@@ -355,19 +409,25 @@ def test_reversing_a_lesson_that_was_never_recorded_is_not_found(student, three_
     entries_before = _ledger_count()
 
     with pytest.raises(NotFoundError):
-        lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-unknown")
+        lesson_consumption_reverse(
+            actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-unknown"
+        )
 
     assert _ledger_count() == entries_before
     assert_ledger_clean()
 
 
 def test_a_student_cannot_reverse_another_students_lesson(student, three_lots):
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-1"
+    )
     other = UserFactory()
     paid_package(other)
 
     with pytest.raises(NotFoundError):
-        lesson_consumption_reverse(student_id=other.pk, lesson_reference="L-1")
+        lesson_consumption_reverse(
+            actor=lesson_recorder(), student_id=other.pk, lesson_reference="L-1"
+        )
 
     assert balance_of(student).consumed_minutes == 60
     assert balance_of(other).consumed_minutes == 0

@@ -8,6 +8,7 @@ from finances.models import HoursLedgerEntry
 from finances.services.consumption import lesson_consumption_record
 from finances.services.expiry import packages_expire
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -55,7 +56,11 @@ def _consume_before_expiry(student, purchase, minutes: int, reference: str) -> N
     """A lesson recorded the day before the purchase expired, drawn from that purchase."""
     moment = purchase.expires_at - timedelta(days=1)
     consumption = lesson_consumption_record(
-        student_id=student.pk, minutes=minutes, lesson_reference=reference, now=moment
+        actor=lesson_recorder(),
+        student_id=student.pk,
+        minutes=minutes,
+        lesson_reference=reference,
+        now=moment,
     )
     assert [entry.purchase_transaction_id for entry in consumption.entries] == [purchase.pk]
 
