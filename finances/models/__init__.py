@@ -1,4 +1,5 @@
 from finances.models.balances import HoursLedgerEntry, StudentAccountBalance
+from finances.models.operator_actions import OperatorAction
 from finances.models.plans import Currency, PricingPlan
 from finances.models.purchases import PurchaseTransaction
 from finances.models.webhooks import WebhookEventLog
@@ -6,6 +7,7 @@ from finances.models.webhooks import WebhookEventLog
 __all__ = [
     "Currency",
     "HoursLedgerEntry",
+    "OperatorAction",
     "PricingPlan",
     "PurchaseTransaction",
     "StudentAccountBalance",

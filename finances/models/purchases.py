@@ -91,6 +91,10 @@ class PurchaseTransaction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("refund_purchasetransaction", "Can refund purchases at Stripe"),
+            ("reconcile_purchasetransaction", "Can reconcile purchases with Stripe"),
+        ]
         indexes = [
             models.Index(fields=["student", "-created_at"], name="purchase_student_recent_idx"),
             models.Index(fields=["status", "created_at"], name="purchase_status_created_idx"),
