@@ -5,6 +5,7 @@ localstripe on 127.0.0.1:8420. Every variable is listed in `.env.example` and in
 README's configuration table.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "finances",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the lockout page (admin login throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,6 +110,26 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Admin login throttling (django-axes) --------------------------------------------
+# The lockout backend first: a locked-out account or address is refused before any
+# password is checked. Unlock: the admin's "Access attempts" page, or
+# `manage.py axes_reset_username <email>` / `axes_reset_ip <address>` / `axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("ADMIN_LOGIN_THROTTLE_ENABLED", default=True)
+ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
+# Either one locks: a sprayed account (any address) and a spraying address (any account).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.admin_login.admin_login_client_ip"  # core.client_ip inside
+AXES_USERNAME_CALLABLE = "core.admin_login.admin_login_username"
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+AXES_RESET_ON_SUCCESS = False  # a success must not wipe an address's failures on other accounts
 
 # --- Passwords, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,6 +2,7 @@
 hours are shown as people read them, and the actions really act (localstripe)."""
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -62,6 +63,10 @@ def one_of_everything(completed_purchase):
         purchase=completed_purchase,
         reason="Customer asked.",
     )
+    attempt = {"user_agent": "test", "ip_address": "192.0.2.1", "username": "a@example.org"}
+    AccessAttempt.objects.create(**attempt, get_data="", post_data="", failures_since_start=1)
+    AccessFailureLog.objects.create(**attempt)
+    AccessLog.objects.create(**attempt)
     return completed_purchase
 
 
@@ -79,6 +84,9 @@ def test_every_admin_model_is_covered_here():
         "accounts.User",
         "auth.Group",
         "authtoken.TokenProxy",
+        "axes.AccessAttempt",
+        "axes.AccessFailureLog",
+        "axes.AccessLog",
         "finances.HoursLedgerEntry",
         "finances.OperatorAction",
         "finances.PricingPlan",
