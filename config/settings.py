@@ -21,11 +21,13 @@ DEVELOPMENT_WEBHOOK_SECRET = "whsec_aprende_comigo_development"
 LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
 LOCALSTRIPE_SECRET_KEY = "sk_test_localstripe"
 
+DEVELOPMENT_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+# The development defaults below are refused by system checks (core/checks.py) as soon as
+# this instance talks to a real Stripe: they only ever serve with localstripe.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"]
-)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=DEVELOPMENT_ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -150,10 +152,16 @@ STORAGES = {
 }
 
 # --- Security headers that matter behind a TLS-terminating proxy ---------------------
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", False) else None
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Behind TLS everything is on by default; each knob can still be turned off.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+# Probes and scrapers inside the network call these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics/$"]
+SECURE_HSTS_SECONDS = env.int(
+    "DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if BEHIND_TLS_PROXY else 0
 )
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- REST framework and OpenAPI ------------------------------------------------------
