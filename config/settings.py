@@ -239,6 +239,8 @@ WEBHOOK_BACKLOG_ALERT_SECONDS = env.int("WEBHOOK_BACKLOG_ALERT_SECONDS", default
 
 # --- Health and metrics ---------------------------------------------------------------
 STRIPE_HEALTH_CHECK_SECONDS = env.int("STRIPE_HEALTH_CHECK_SECONDS", default=60)
+# `/health/` shows its checks only to staff and to `Authorization: Bearer <this>`.
+HEALTH_BEARER_TOKEN = env.str("HEALTH_BEARER_TOKEN", default="")
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 
