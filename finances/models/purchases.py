@@ -86,6 +86,10 @@ class PurchaseTransaction(models.Model):
         null=True, blank=True, help_text="When the hours stop being usable (set on payment)."
     )
     metadata = models.JSONField(default=dict, blank=True)
+    is_test_data = models.BooleanField(
+        default=False,
+        help_text="Made by test_stripe_webhook: left out of metrics, reconciliation and expiry.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -165,6 +165,7 @@ def purchases_to_reconcile(
     queryset = PurchaseTransaction.objects.filter(
         status__in=statuses, created_at__lte=now - older_than
     ).exclude(stripe_payment_intent_id=None)
+    queryset = queryset.exclude(is_test_data=True)  # test_stripe_webhook's own purchases
     if created_from:
         queryset = queryset.filter(created_at__gte=created_from)
     if created_until:
