@@ -64,6 +64,11 @@ class HealthView(APIView):
     @extend_schema(
         operation_id="health",
         summary="Health of this instance (details for staff or the health bearer token)",
+        description=(
+            "Anyone gets `{status}`. Signed-in staff (session or `Token`) and callers with "
+            "`Authorization: Bearer <HEALTH_BEARER_TOKEN>` also get `checks`. A bad or stale "
+            "credential is answered as anonymous, never 401."
+        ),
         parameters=[
             OpenApiParameter(
                 "stripe",
