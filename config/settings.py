@@ -5,6 +5,7 @@ localstripe on 127.0.0.1:8420. Every variable is listed in `.env.example` and in
 README's configuration table.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -21,11 +22,13 @@ DEVELOPMENT_WEBHOOK_SECRET = "whsec_aprende_comigo_development"
 LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
 LOCALSTRIPE_SECRET_KEY = "sk_test_localstripe"
 
+DEVELOPMENT_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+# The development defaults below are refused by system checks (core/checks.py) as soon as
+# this instance talks to a real Stripe: they only ever serve with localstripe.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"]
-)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=DEVELOPMENT_ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -43,6 +46,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "finances",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the lockout page (admin login throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -108,6 +114,26 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Admin login throttling (django-axes) --------------------------------------------
+# The lockout backend first: a locked-out account or address is refused before any
+# password is checked. Unlock: the admin's "Access attempts" page, or
+# `manage.py axes_reset_username <email>` / `axes_reset_ip <address>` / `axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("ADMIN_LOGIN_THROTTLE_ENABLED", default=True)
+ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
+# Either one locks: a sprayed account (any address) and a spraying address (any account).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.admin_login.admin_login_client_ip"  # core.client_ip inside
+AXES_USERNAME_CALLABLE = "core.admin_login.admin_login_username"
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+AXES_RESET_ON_SUCCESS = False  # a success must not wipe an address's failures on other accounts
+
 # --- Passwords, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -127,10 +153,16 @@ STORAGES = {
 }
 
 # --- Security headers that matter behind a TLS-terminating proxy ---------------------
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", False) else None
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Behind TLS everything is on by default; each knob can still be turned off.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+# Probes and scrapers inside the network call these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics/$"]
+SECURE_HSTS_SECONDS = env.int(
+    "DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if BEHIND_TLS_PROXY else 0
 )
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- REST framework and OpenAPI ------------------------------------------------------
@@ -212,6 +244,8 @@ WEBHOOK_BACKLOG_ALERT_SECONDS = env.int("WEBHOOK_BACKLOG_ALERT_SECONDS", default
 
 # --- Health and metrics ---------------------------------------------------------------
 STRIPE_HEALTH_CHECK_SECONDS = env.int("STRIPE_HEALTH_CHECK_SECONDS", default=60)
+# `/health/` shows its checks only to staff and to `Authorization: Bearer <this>`.
+HEALTH_BEARER_TOKEN = env.str("HEALTH_BEARER_TOKEN", default="")
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 

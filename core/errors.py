@@ -38,6 +38,14 @@ class NotFoundError(ApplicationError):
     default_status_code = 404
 
 
+class PermissionDeniedError(ApplicationError):
+    """The acting user lacks the permission this action needs."""
+
+    default_code = "permission_denied"
+    default_message = "You do not have permission to do this."
+    default_status_code = 403
+
+
 class ConflictError(ApplicationError):
     default_code = "conflict"
     default_status_code = 409

@@ -39,6 +39,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _test_defaults(settings, request):
     settings.RATE_LIMITING_ENABLED = False
+    # `client.login()` authenticates without a request, which django-axes refuses; the
+    # admin login throttle has its own tests, which switch it back on.
+    settings.AXES_ENABLED = False
     # Factories set real passwords; PBKDF2 would spend ~0.2 s on each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STRIPE_WEBHOOK_SECRETS = [TEST_WEBHOOK_SECRET]

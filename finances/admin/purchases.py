@@ -1,13 +1,17 @@
 import logging
+from decimal import Decimal
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from core.errors import ApplicationError
 from finances.admin.display import euros, hours, pretty_json
-from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
+from finances.admin.permissions import ActionPermissionsMixin
+from finances.models import HoursLedgerEntry, OperatorAction, PurchaseTransaction, WebhookEventLog
 from finances.services.checkouts import ExpiryAction, abandoned_checkouts_expire
+from finances.services.operator_actions import RECONCILE_PERMISSION, REFUND_PERMISSION
 from finances.services.reconciliation import purchase_reconcile
 from finances.services.refunds import purchase_refund_at_stripe
 
@@ -36,8 +40,54 @@ class WebhookEventInline(ReadOnlyInline):
     fields = ["received_at", "stripe_event_id", "event_type", "status", "error_message"]
 
 
+class OperatorActionInline(ReadOnlyInline):
+    model = OperatorAction
+    fk_name = "purchase"
+    fields = ["created_at", "action", "actor", "reason", "details"]
+    show_change_link = False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may see the purchase sees who refunded or reconciled it.
+        return request.user.has_perm("finances.view_purchasetransaction")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=2000,
+        help_text="Why this money goes back (kept in the operator log).",
+    )
+    amount = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        help_text="In the purchase's currency; empty refunds all that is left. One purchase only.",
+    )
+
+    def __init__(self, *args, purchase_count: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.purchase_count = purchase_count
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount is not None and self.purchase_count != 1:
+            raise forms.ValidationError("An amount can be given for one purchase only.")
+        return amount
+
+    @property
+    def amount_cents(self) -> int | None:
+        amount = self.cleaned_data["amount"]
+        return None if amount is None else int(amount * 100)
+
+
 @admin.register(PurchaseTransaction)
-class PurchaseTransactionAdmin(admin.ModelAdmin):
+class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "student",
@@ -61,7 +111,7 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["student"]
     actions = ["reconcile_with_stripe", "refund_in_full", "expire_abandoned_checkouts"]
-    inlines = [LedgerEntryInline, WebhookEventInline]
+    inlines = [LedgerEntryInline, WebhookEventInline, OperatorActionInline]
     fields = [
         "id",
         "status",
@@ -117,11 +167,18 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
     def metadata_display(self, purchase):
         return pretty_json(purchase.metadata)
 
-    @admin.action(description="Reconcile with Stripe")
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm(RECONCILE_PERMISSION)
+
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perm(REFUND_PERMISSION)
+
+    @admin.action(description="Reconcile with Stripe", permissions=["reconcile"])
     def reconcile_with_stripe(self, request, queryset):
+        self.permission_require(request, RECONCILE_PERMISSION)
         changed = errors = 0
         for purchase in queryset:
-            result = purchase_reconcile(purchase=purchase)
+            result = purchase_reconcile(purchase=purchase, actor=request.user)
             if result.error:
                 errors += 1
                 self.message_user(request, f"{purchase.pk}: {result.error}", messages.ERROR)
@@ -135,16 +192,20 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
             messages.WARNING if errors else messages.INFO,
         )
 
-    @admin.action(description="Refund in full at Stripe…")
+    @admin.action(description="Refund at Stripe…", permissions=["refund"])
     def refund_in_full(self, request, queryset):
-        if request.POST.get("confirmed") != "yes":
+        self.permission_require(request, REFUND_PERMISSION)
+        confirmed = request.POST.get("confirmed") == "yes"
+        form = RefundForm(request.POST if confirmed else None, purchase_count=queryset.count())
+        if not (confirmed and form.is_valid()):
             return TemplateResponse(
                 request,
                 "admin/finances/refund_confirmation.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Refund these purchases in full?",
+                    "title": "Refund these purchases at Stripe?",
                     "purchases": queryset,
+                    "form": form,
                     "action": "refund_in_full",
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                     "opts": self.model._meta,
@@ -152,7 +213,12 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
             )
         for purchase in queryset:
             try:
-                result = purchase_refund_at_stripe(purchase=purchase)
+                result = purchase_refund_at_stripe(
+                    purchase=purchase,
+                    amount_cents=form.amount_cents,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
             except ApplicationError as error:
                 self.message_user(request, f"{purchase.pk}: {error.message}", messages.ERROR)
                 continue

@@ -4,14 +4,16 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from finances.admin.display import ReadOnlyAdminMixin, pretty_json
+from finances.admin.permissions import ActionPermissionsMixin
 from finances.models import WebhookEventLog
 from finances.selectors.webhooks import webhook_metrics
+from finances.services.operator_actions import REPLAY_PERMISSION, WEBHOOK_HEALTH_PERMISSION
 from finances.services.webhook_retries import webhook_events_retry
 from finances.stripe_redaction import stripe_document_redact
 
 
 @admin.register(WebhookEventLog)
-class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEventLogAdmin(ActionPermissionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/finances/webhookeventlog/change_list.html"
     list_display = [
         "received_at",
@@ -60,10 +62,15 @@ class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # redacted here too (and for good by `manage.py redact_stored_payloads`).
         return pretty_json(stripe_document_redact(event_log.payload))
 
-    @admin.action(description="Retry processing")
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm(REPLAY_PERMISSION)
+
+    @admin.action(description="Retry processing", permissions=["replay"])
     def retry_processing(self, request, queryset):
+        self.permission_require(request, REPLAY_PERMISSION)
         run = webhook_events_retry(
-            event_ids=[str(pk) for pk in queryset.values_list("pk", flat=True)]
+            event_ids=[str(pk) for pk in queryset.values_list("pk", flat=True)],
+            actor=request.user,
         )
         counts = run.outcome_counts
         self.message_user(
@@ -85,6 +92,7 @@ class WebhookEventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def health_view(self, request):
+        self.permission_require(request, WEBHOOK_HEALTH_PERMISSION)
         metrics = webhook_metrics(window_hours=24)
         return TemplateResponse(
             request,

@@ -9,7 +9,8 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from prometheus_client import CONTENT_TYPE_LATEST
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,30 +18,57 @@ from rest_framework.views import APIView
 
 from core.errors import NotFoundError
 from core.openapi import errors
-from finances.selectors.health import health_report
+from finances.selectors.health import health_details, health_report, health_summary
 from finances.selectors.prometheus import prometheus_exposition
 
 HealthSerializer = inline_serializer(
     name="Health",
     fields={
-        "status": serializers.ChoiceField(choices=["ok", "degraded", "unavailable"]),
+        "status": serializers.ChoiceField(choices=["ok", "degraded", "down"]),
         "checks": serializers.DictField(
-            help_text="database, cache, stripe, webhooks: each {ok, latency_ms, ...}."
+            required=False,
+            help_text="Staff or HEALTH_BEARER_TOKEN only: database, cache, stripe, webhooks, "
+            "each {ok, latency_ms, error?, ...}.",
         ),
     },
 )
 
 
+def _may_see_details(request: Request) -> bool:
+    """Staff (session or API token), or monitoring with HEALTH_BEARER_TOKEN. A stale
+    token is just anonymous here: a probe must never get a 401."""
+    try:
+        user = request.user
+    except exceptions.AuthenticationFailed:
+        user = None
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    token = settings.HEALTH_BEARER_TOKEN
+    header = request.headers.get("Authorization", "")
+    if not (token and header.startswith("Bearer ")):
+        return False
+    return hmac.compare_digest(header.removeprefix("Bearer ").strip().encode(), token.encode())
+
+
 class HealthView(APIView):
     """200 while this instance can serve (database and cache answer), with `degraded` when
-    Stripe is unreachable or webhooks pile up; 503 when it cannot serve."""
+    Stripe is unreachable or webhooks pile up; 503 `down` when it cannot serve. Anonymous
+    callers get the status only; staff and HEALTH_BEARER_TOKEN holders get the checks."""
 
-    authentication_classes: list = []
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
+
+    def perform_authentication(self, request: Request) -> None:
+        """Lazy: the user is read only to decide on the details (see `_may_see_details`)."""
 
     @extend_schema(
         operation_id="health",
-        summary="Health of this instance and its dependencies",
+        summary="Health of this instance (details for staff or the health bearer token)",
+        description=(
+            "Anyone gets `{status}`. Signed-in staff (session or `Token`) and callers with "
+            "`Authorization: Bearer <HEALTH_BEARER_TOKEN>` also get `checks`. A bad or stale "
+            "credential is answered as anonymous, never 401."
+        ),
         parameters=[
             OpenApiParameter(
                 "stripe",
@@ -50,15 +78,13 @@ class HealthView(APIView):
             )
         ],
         responses={200: HealthSerializer, 503: OpenApiResponse(HealthSerializer)},
-        auth=[],
+        auth=[{}, {"tokenAuth": []}, {"cookieAuth": []}],
     )
     def get(self, request: Request) -> Response:
         include_stripe = request.query_params.get("stripe", "true").lower() not in ("0", "false")
         report = health_report(include_stripe=include_stripe)
-        return Response(
-            {"status": report.status, "checks": report.checks},
-            status=503 if report.status == "unavailable" else 200,
-        )
+        body = health_details(report) if _may_see_details(request) else health_summary(report)
+        return Response(body, status=503 if report.status == "down" else 200)
 
 
 class MetricsView(APIView):

@@ -1,5 +1,6 @@
 from finances.models.balances import HoursLedgerEntry, StudentAccountBalance
 from finances.models.disputes import Dispute
+from finances.models.operator_actions import OperatorAction
 from finances.models.plans import Currency, PricingPlan
 from finances.models.purchases import PurchaseTransaction
 from finances.models.webhooks import WebhookEventLog
@@ -8,6 +9,7 @@ __all__ = [
     "Currency",
     "Dispute",
     "HoursLedgerEntry",
+    "OperatorAction",
     "PricingPlan",
     "PurchaseTransaction",
     "StudentAccountBalance",

@@ -111,11 +111,19 @@ class PurchaseTransaction(models.Model):
     # not before when reconciliation asks again: open purchases back off by age.
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
     next_reconciliation_at = models.DateTimeField(null=True, blank=True)
+    is_test_data = models.BooleanField(
+        default=False,
+        help_text="Made by test_stripe_webhook: left out of metrics, reconciliation and expiry.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("refund_purchasetransaction", "Can refund purchases at Stripe"),
+            ("reconcile_purchasetransaction", "Can reconcile purchases with Stripe"),
+        ]
         indexes = [
             models.Index(fields=["student", "-created_at"], name="purchase_student_recent_idx"),
             models.Index(fields=["status", "created_at"], name="purchase_status_created_idx"),

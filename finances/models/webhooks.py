@@ -89,6 +89,7 @@ class WebhookEventLog(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        permissions = [("replay_webhookeventlog", "Can retry processing of webhook events")]
         indexes = [
             models.Index(fields=["status", "next_retry_at"], name="webhook_status_retry_idx"),
             models.Index(fields=["received_at"], name="webhook_received_idx"),

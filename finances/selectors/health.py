@@ -1,4 +1,10 @@
-"""Readiness of this instance and of what it depends on, for load balancers and people."""
+"""Readiness of this instance and of what it depends on, for load balancers and people.
+
+Anyone may read the status (`health_summary`); the details (`health_details`: each check,
+its latency, the webhook backlog, the Stripe API base) are for staff and monitoring only.
+An error is shown as its class and a short message of ours: a driver's own text can carry
+host names, users or connection strings.
+"""
 
 import time
 import uuid
@@ -16,6 +22,10 @@ from finances.models import WebhookEventLog
 STRIPE_CHECK_CACHE_KEY = "health:stripe"
 
 
+class HealthCheckFailed(Exception):
+    """A failure whose message we wrote (and which is safe to show to staff)."""
+
+
 @dataclass
 class HealthReport:
     checks: dict[str, dict] = field(default_factory=dict)
@@ -23,19 +33,20 @@ class HealthReport:
     @property
     def status(self) -> str:
         if not (self.checks["database"]["ok"] and self.checks["cache"]["ok"]):
-            return "unavailable"
+            return "down"
         if all(check["ok"] for check in self.checks.values()):
             return "ok"
         return "degraded"
 
 
-def _timed(check) -> dict:
+def _timed(check, *, failure: str) -> dict:
     started = time.perf_counter()
     try:
         details = check() or {}
         result = {"ok": True, **details}
     except Exception as error:
-        result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+        message = str(error) if isinstance(error, HealthCheckFailed) else failure
+        result = {"ok": False, "error": f"{type(error).__name__}: {message}"[:300]}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
 
@@ -50,7 +61,7 @@ def _cache() -> None:
     key, value = f"health:{uuid.uuid4().hex}", uuid.uuid4().hex
     cache.set(key, value, timeout=10)
     if cache.get(key) != value:
-        raise RuntimeError("the cache did not return what was stored")
+        raise HealthCheckFailed("the cache did not return what was stored")
     cache.delete(key)
 
 
@@ -66,7 +77,7 @@ def _stripe() -> dict:
         cached["checked_at"] = timezone.now().isoformat()
         cache.set(STRIPE_CHECK_CACHE_KEY, cached, timeout=settings.STRIPE_HEALTH_CHECK_SECONDS)
     if not cached["reachable"]:
-        raise RuntimeError(f"Stripe unreachable ({cached['error']}) at {cached['checked_at']}")
+        raise HealthCheckFailed(f"Stripe unreachable ({cached['error']}) at {cached['checked_at']}")
     return {"checked_at": cached["checked_at"], "api_base": settings.STRIPE_API_BASE}
 
 
@@ -80,7 +91,7 @@ def _webhooks() -> dict:
         "failed_needing_attention": WebhookEventLog.objects.needing_attention().count(),
     }
     if age > settings.WEBHOOK_BACKLOG_ALERT_SECONDS:
-        raise RuntimeError(
+        raise HealthCheckFailed(
             f"oldest unfinished event waits for {round(age)} s "
             f"(limit {settings.WEBHOOK_BACKLOG_ALERT_SECONDS} s); backlog {details['backlog']}"
         )
@@ -89,13 +100,25 @@ def _webhooks() -> dict:
 
 def health_report(*, include_stripe: bool = True) -> HealthReport:
     report = HealthReport()
-    report.checks["database"] = _timed(_database)
-    report.checks["cache"] = _timed(_cache)
+    report.checks["database"] = _timed(_database, failure="the database did not answer")
+    report.checks["cache"] = _timed(_cache, failure="the cache did not answer")
     if include_stripe:
-        report.checks["stripe"] = _timed(_stripe)
+        report.checks["stripe"] = _timed(_stripe, failure="the Stripe check failed")
     if report.checks["database"]["ok"]:
         try:
-            report.checks["webhooks"] = _timed(_webhooks)
+            report.checks["webhooks"] = _timed(
+                _webhooks, failure="the webhook log could not be read"
+            )
         except DatabaseError:
             report.checks["webhooks"] = {"ok": False, "error": "database unavailable"}
     return report
+
+
+def health_summary(report: HealthReport) -> dict:
+    """What anyone may know: whether this instance serves."""
+    return {"status": report.status}
+
+
+def health_details(report: HealthReport) -> dict:
+    """The one place that builds what staff and monitoring see; add new checks here."""
+    return {**health_summary(report), "checks": report.checks}

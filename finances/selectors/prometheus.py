@@ -14,7 +14,10 @@ class _FinancesCollector:
             "aprende_webhook_events", "Webhook events in the log, by status.", labels=["status"]
         )
         for status, count in (
-            WebhookEventLog.objects.values_list("status").annotate(count=Count("id")).order_by()
+            WebhookEventLog.objects.exclude(purchase_transaction__is_test_data=True)
+            .values_list("status")
+            .annotate(count=Count("id"))
+            .order_by()
         ):
             by_status.add_metric([status], count)
         yield by_status
@@ -65,14 +68,19 @@ class _FinancesCollector:
             "aprende_purchases", "Purchases by status.", labels=["status"]
         )
         for status, count in (
-            PurchaseTransaction.objects.values_list("status").annotate(count=Count("pk")).order_by()
+            PurchaseTransaction.objects.exclude(is_test_data=True)
+            .values_list("status")
+            .annotate(count=Count("pk"))
+            .order_by()
         ):
             purchases.add_metric([status], count)
         yield purchases
         yield GaugeMetricFamily(
             "aprende_purchases_needing_review",
             "Purchases flagged for an operator.",
-            value=PurchaseTransaction.objects.filter(needs_review=True).count(),
+            value=PurchaseTransaction.objects.filter(needs_review=True)
+            .exclude(is_test_data=True)
+            .count(),
         )
 
 

@@ -80,6 +80,7 @@ def expired_lots_with_unused_minutes(*, now: datetime) -> list[tuple[object, int
     """(purchase id, unused minutes) of every lot past its expiry with minutes left."""
     return list(
         HoursLedgerEntry.objects.filter(purchase_transaction__expires_at__lte=now)
+        .exclude(purchase_transaction__is_test_data=True)  # test_stripe_webhook's own lots
         .values("purchase_transaction_id")
         .annotate(unused=Sum("minutes"))
         .filter(unused__gt=0)

@@ -18,7 +18,12 @@ from django.utils import timezone
 
 from finances import stripe_gateway
 from finances.errors import PaymentProviderError
-from finances.models import PurchaseTransaction, WebhookEventLog
+from finances.models import OperatorAction, PurchaseTransaction, WebhookEventLog
+from finances.services.operator_actions import (
+    RECONCILE_PERMISSION,
+    operator_action_record,
+    operator_permission_require,
+)
 from finances.services.payments import (
     OutcomeKind,
     PaymentOutcome,
@@ -64,7 +69,32 @@ class ReconciliationRun:
         )
 
 
-def purchase_reconcile(*, purchase: PurchaseTransaction) -> PurchaseReconciliation:
+def purchase_reconcile(*, purchase: PurchaseTransaction, actor=None) -> PurchaseReconciliation:
+    """Brings one purchase in line with Stripe. A person (`actor`) needs
+    `finances.reconcile_purchasetransaction`, checked before Stripe is asked, and is
+    recorded; `actor=None` is the system (commands record their runs themselves)."""
+    operator_permission_require(actor=actor, permission=RECONCILE_PERMISSION)
+    result = _purchase_bring_in_line(purchase=purchase)
+    if actor is not None:
+        operator_action_record(
+            actor=actor,
+            action=OperatorAction.Action.RECONCILE,
+            purchase=purchase,
+            details={"via": "admin", **reconciliation_audit_details(result)},
+        )
+    return result
+
+
+def reconciliation_audit_details(result: PurchaseReconciliation) -> dict:
+    return {
+        "stripe_status": result.stripe_status,
+        "changed": result.changed,
+        "outcomes": [f"{outcome.kind}: {outcome.message}" for outcome in result.outcomes],
+        **({"error": result.error} if result.error else {}),
+    }
+
+
+def _purchase_bring_in_line(*, purchase: PurchaseTransaction) -> PurchaseReconciliation:
     """Brings one purchase in line with its PaymentIntent and refunds at Stripe."""
     if not purchase.stripe_payment_intent_id:
         return PurchaseReconciliation(purchase.pk, None, [], "No PaymentIntent id was stored.")
@@ -175,6 +205,7 @@ def purchases_to_reconcile(
     queryset = PurchaseTransaction.objects.filter(
         status__in=statuses, created_at__lte=now - older_than
     ).exclude(stripe_payment_intent_id=None)
+    queryset = queryset.exclude(is_test_data=True)  # test_stripe_webhook's own purchases
     if created_from:
         queryset = queryset.filter(created_at__gte=created_from)
     if created_until:
@@ -238,3 +269,22 @@ def payments_reconcile(
     if events_since is not None:
         stripe_events_backfill(created_after=now - events_since, run=run)
     return run
+
+
+def reconciliation_run_record(*, run: ReconciliationRun, via: str) -> None:
+    """The system's record of a run (a command, a schedule): each purchase it changed and
+    the Stripe events it fetched and processed."""
+    for item in run.purchases:
+        if item.changed:
+            operator_action_record(
+                actor=None,
+                action=OperatorAction.Action.RECONCILE,
+                purchase=PurchaseTransaction.objects.filter(pk=item.purchase_id).first(),
+                details={"via": via, **reconciliation_audit_details(item)},
+            )
+    if run.events_missing:
+        operator_action_record(
+            actor=None,
+            action=OperatorAction.Action.RECONCILE,
+            details={"via": via, "events_backfilled": run.events_missing},
+        )

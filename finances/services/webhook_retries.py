@@ -15,7 +15,12 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from finances.models import WebhookEventLog
+from finances.models import OperatorAction, WebhookEventLog
+from finances.services.operator_actions import (
+    REPLAY_PERMISSION,
+    operator_action_record,
+    operator_permission_require,
+)
 from finances.services.webhooks import Attempt, WebhookReceipt, webhook_event_process
 
 Status = WebhookEventLog.Status
@@ -114,7 +119,13 @@ def webhook_events_retry(
     event_type: str | None = None,
     dry_run: bool = False,
     limit: int = 500,
+    actor=None,
+    via: str | None = None,
 ) -> RetryRun:
+    """A person (`actor`) needs `finances.replay_webhookeventlog`, checked before anything
+    is claimed. Each event replayed by a person, or by the system when `via` names how
+    (e.g. "command"), is recorded as an `OperatorAction`."""
+    operator_permission_require(actor=actor, permission=REPLAY_PERMISSION)
     run_started_at = timezone.now()
     selection = webhook_events_for_retry(
         event_ids=event_ids, failed_only=failed_only, event_type=event_type, now=run_started_at
@@ -133,4 +144,24 @@ def webhook_events_retry(
         run.receipts.append(
             webhook_event_process(event_log_id=event_log_id, attempt=Attempt.CLAIMED)
         )
+        if actor is not None or via is not None:
+            webhook_replay_record(
+                actor=actor, event_log_id=event_log_id, receipt=run.receipts[-1], via=via
+            )
     return run
+
+
+def webhook_replay_record(
+    *, actor, event_log_id: int, receipt: WebhookReceipt, via: str | None
+) -> None:
+    operator_action_record(
+        actor=actor,
+        action=OperatorAction.Action.REPLAY,
+        event_id=event_log_id,
+        details={
+            "via": via or "admin",
+            "stripe_event_id": receipt.event_id,
+            "status": receipt.status,
+            **({"error_code": receipt.error_code} if receipt.error_code else {}),
+        },
+    )

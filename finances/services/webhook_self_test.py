@@ -15,15 +15,25 @@ from urllib.parse import urlparse
 
 import requests
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
 from django.test import Client
 from django.urls import NoReverseMatch, resolve, reverse
 
+from accounts.models import User
 from core.errors import ApplicationError
 from finances import stripe_gateway
-from finances.models import HoursLedgerEntry, PricingPlan, PurchaseTransaction, WebhookEventLog
+from finances.models import (
+    HoursLedgerEntry,
+    PricingPlan,
+    PurchaseTransaction,
+    StudentAccountBalance,
+    WebhookEventLog,
+)
 from finances.services.purchases import purchase_initiate
 
-TEST_EMAIL_DOMAIN = "webhook-test.invalid"
+# Reserved (RFC 2606 `.invalid`): no real person has an address here.
+TEST_EMAIL_DOMAIN = "test-data.invalid"
 TEST_EVENT_PREFIX = "evt_selftest_"
 
 
@@ -135,10 +145,59 @@ def self_test_data_create(*, label: str = "") -> list[PurchaseTransaction]:
             student_email=f"student-{marker}@{TEST_EMAIL_DOMAIN}",
         )
         PurchaseTransaction.objects.filter(pk=initiation.purchase.pk).update(
-            metadata={"created_by": "test_stripe_webhook", "test_data": True}
+            metadata={"created_by": "test_stripe_webhook", "test_data": True}, is_test_data=True
         )
         purchases.append(initiation.purchase)
     return purchases
+
+
+@dataclass(frozen=True)
+class TestDataRemoval:
+    purchases: int
+    students: int
+    ledger_entries: int
+    events: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.purchases} purchases, {self.students} students, "
+            f"{self.ledger_entries} ledger entries, {self.events} webhook events"
+        )
+
+
+def self_test_data_remove() -> TestDataRemoval:
+    """Deletes every purchase marked `is_test_data`, its ledger entries and webhook events,
+    and the test-domain students left without purchases, in one transaction.
+
+    The ledger is append-only: on PostgreSQL its trigger lets these DELETEs through only
+    with `aprende.delete_test_data` set for this transaction *and* only for entries of
+    purchases marked as test data (migration 0008), so a real entry cannot go this way.
+    """
+    with transaction.atomic(durable=True):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL aprende.delete_test_data = 'on'")
+        purchases = PurchaseTransaction.objects.filter(is_test_data=True)
+        purchase_ids = list(purchases.values_list("pk", flat=True))
+        student_ids = set(purchases.values_list("student_id", flat=True))
+        events, _ = WebhookEventLog.objects.filter(
+            Q(purchase_transaction_id__in=purchase_ids)
+            | Q(stripe_event_id__startswith=TEST_EVENT_PREFIX)
+        ).delete()
+        entries, _ = HoursLedgerEntry.objects.filter(
+            purchase_transaction_id__in=purchase_ids
+        ).delete()
+        purchases.delete()
+        students = User.objects.filter(
+            pk__in=student_ids,
+            email__endswith=f"@{TEST_EMAIL_DOMAIN}",
+            purchases__isnull=True,
+            ledger_entries__isnull=True,
+        )
+        StudentAccountBalance.objects.filter(student__in=students).delete()
+        removed_students = len(students)
+        students.delete()
+    return TestDataRemoval(len(purchase_ids), removed_students, entries, events)
 
 
 def _payment_intent_document(purchase: PurchaseTransaction, *, status: str) -> dict:

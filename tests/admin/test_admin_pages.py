@@ -2,6 +2,7 @@
 hours are shown as people read them, and the actions really act (localstripe)."""
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -11,6 +12,7 @@ from rest_framework.authtoken.models import Token
 
 from finances.models import (
     HoursLedgerEntry,
+    OperatorAction,
     PricingPlan,
     PurchaseTransaction,
     StudentAccountBalance,
@@ -58,6 +60,16 @@ def one_of_everything(completed_purchase):
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
     failed_event(purchase_not_saved_yet())
+    OperatorAction.objects.create(
+        actor=StaffUserFactory(),
+        action=OperatorAction.Action.REFUND,
+        purchase=completed_purchase,
+        reason="Customer asked.",
+    )
+    attempt = {"user_agent": "test", "ip_address": "192.0.2.1", "username": "a@example.org"}
+    AccessAttempt.objects.create(**attempt, get_data="", post_data="", failures_since_start=1)
+    AccessFailureLog.objects.create(**attempt)
+    AccessLog.objects.create(**attempt)
     return completed_purchase
 
 
@@ -76,7 +88,11 @@ def test_every_admin_model_is_covered_here():
         "accounts.User",
         "auth.Group",
         "authtoken.TokenProxy",
+        "axes.AccessAttempt",
+        "axes.AccessFailureLog",
+        "axes.AccessLog",
         "finances.HoursLedgerEntry",
+        "finances.OperatorAction",
         "finances.PricingPlan",
         "finances.PurchaseTransaction",
         "finances.StudentAccountBalance",
@@ -139,7 +155,9 @@ def test_money_and_hours_are_shown_in_euros_and_hours(staff_client, completed_pu
     assert "0.00 EUR" in purchases  # nothing refunded
 
 
-@pytest.mark.parametrize("model", [HoursLedgerEntry, WebhookEventLog, StudentAccountBalance])
+@pytest.mark.parametrize(
+    "model", [HoursLedgerEntry, WebhookEventLog, StudentAccountBalance, OperatorAction]
+)
 def test_records_cannot_be_added_changed_or_deleted_by_hand(staff_client, one_of_everything, model):
     instance = model._default_manager.order_by("pk").first()
     snapshot = model._default_manager.values().get(pk=instance.pk)
@@ -193,7 +211,11 @@ def _inline_management_forms(purchase) -> dict[str, str]:
         purchase.ledger_entries.order_by("created_at", "id").values_list("pk", flat=True)
     )
     forms = {}
-    for prefix, ids in (("ledger_entries", entry_ids), ("webhook_events", [])):
+    for prefix, ids in (
+        ("ledger_entries", entry_ids),
+        ("webhook_events", []),
+        ("operator_actions", []),
+    ):
         forms.update(
             {
                 f"{prefix}-TOTAL_FORMS": str(len(ids)),
@@ -318,14 +340,22 @@ def test_refund_in_full_asks_for_confirmation_then_refunds_at_stripe(
 
     page = confirmation.content.decode()
     assert confirmation.status_code == 200
-    assert "Refund these purchases in full?" in page
+    assert "Refund these purchases at Stripe?" in page
+    assert '<textarea name="reason" cols="60" rows="3" maxlength="2000" required' in page
     assert str(purchase.pk) in page
     assert 'name="confirmed" value="yes"' in page
     assert quiet_localstripe.client.v1.refunds.list().data == []
     purchase.refresh_from_db()
     assert (purchase.status, purchase.refunded_amount_cents) == (Status.COMPLETED, 0)
 
-    done = _action(staff_client, PurchaseTransaction, "refund_in_full", purchase, confirmed="yes")
+    done = _action(
+        staff_client,
+        PurchaseTransaction,
+        "refund_in_full",
+        purchase,
+        confirmed="yes",
+        reason="Customer moved abroad.",
+    )
 
     assert _messages(done) == [f"{purchase.pk}: refunded (applied)."]
     refunds = quiet_localstripe.client.v1.refunds.list().data
@@ -343,7 +373,12 @@ def test_refund_in_full_refuses_a_purchase_that_was_never_paid(staff_client):
     pending = PurchaseTransactionFactory()
 
     response = _action(
-        staff_client, PurchaseTransaction, "refund_in_full", pending, confirmed="yes"
+        staff_client,
+        PurchaseTransaction,
+        "refund_in_full",
+        pending,
+        confirmed="yes",
+        reason="Mistake.",
     )
 
     assert _messages(response) == [f"{pending.pk}: Only a completed purchase can be refunded."]

@@ -1,17 +1,23 @@
 """`manage.py test_stripe_webhook`: the deployment's own end-to-end webhook check."""
 
 import logging
+from contextlib import contextmanager
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
 
 from accounts.models import User
 from finances import stripe_gateway
 from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
+from finances.services.expiry import packages_expire
+from finances.services.reconciliation import purchases_to_reconcile
 from finances.services.webhook_self_test import TEST_EMAIL_DOMAIN
-from tests.factories import PricingPlanFactory
-from tests.support.operations_helpers import assert_ledger_clean, run_manage
+from tests.factories import PricingPlanFactory, PurchaseTransactionFactory
+from tests.support.operations_helpers import assert_ledger_clean, lot_entries, run_manage
+from tests.support.payments import purchase_pay
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +135,7 @@ def _assert_the_claimed_effects() -> None:
 def test_test_endpoint_passes_through_the_test_client_with_the_effects_it_claims(localstripe):
     PricingPlanFactory(minutes=600, price_cents=14000)
 
-    output = _run("--test-endpoint")
+    output = _run("--test-endpoint", "--keep")
 
     lines = _check_lines(output)
     assert len(lines) == 7
@@ -142,16 +148,17 @@ def test_test_endpoint_without_a_package_plan_fails():
     output, error = _failing("--test-endpoint")
 
     assert _check_lines(output) == [
-        "[FAIL] create test purchases  (no_plan: No active package plan; run seed_pricing_plans.)"
+        "[FAIL] create test purchases  (no_plan: No active package plan; run seed_pricing_plans.)",
+        "[PASS] remove test data  (0 purchases, 0 students, 0 ledger entries, 0 webhook events)",
     ]
-    assert str(error) == "0 checks passed, 1 failed."
+    assert str(error) == "1 checks passed, 1 failed."
 
 
 @pytest.mark.django_db(transaction=True)
 def test_test_endpoint_over_http_against_a_live_server_passes(localstripe, live_server):
     PricingPlanFactory(minutes=600, price_cents=14000)
 
-    output = _run("--test-endpoint", "--base-url", live_server.url)
+    output = _run("--test-endpoint", "--keep", "--base-url", live_server.url)
 
     lines = _check_lines(output)
     assert all(line.startswith("[PASS]") for line in lines), lines
@@ -183,7 +190,7 @@ def test_stripe_cli_instructions_default_to_the_public_base_url(settings):
 def test_all_runs_every_check_and_prints_the_instructions(localstripe):
     PricingPlanFactory()
 
-    output = _run("--all")
+    output = _run("--all", "--keep")
 
     lines = _check_lines(output)
     assert len(lines) == 7 + 7
@@ -229,3 +236,115 @@ def test_from_a_shell_a_failing_check_exits_1(capsys, settings):
     assert result.exit_code == 1
     assert "[FAIL] STRIPE_WEBHOOK_SECRET(S) configured" in result.stdout
     assert "CommandError: 5 checks passed, 2 failed." in result.stderr
+
+
+def test_the_endpoint_test_removes_its_data_and_leaves_real_purchases_alone(localstripe):
+    PricingPlanFactory(minutes=600, price_cents=14000)
+    real = PurchaseTransactionFactory()
+    purchase_pay(real)
+
+    output = _run("--test-endpoint")
+
+    lines = _check_lines(output)
+    assert all(line.startswith("[PASS]") for line in lines), lines
+    assert lines[-1] == (
+        "[PASS] remove test data  (3 purchases, 1 students, 1 ledger entries, 3 webhook events)"
+    )
+    assert output.splitlines()[-1] == "8 checks passed, 0 failed."
+    assert list(PurchaseTransaction.objects.values_list("pk", flat=True)) == [real.pk]
+    assert list(HoursLedgerEntry.objects.values_list("purchase_transaction_id", flat=True)) == [
+        real.pk
+    ]
+    assert not WebhookEventLog.objects.exists()
+    assert not User.objects.filter(email__endswith=f"@{TEST_EMAIL_DOMAIN}").exists()
+    assert_ledger_clean()
+
+
+def test_created_test_data_is_marked_kept_and_removed_on_request(localstripe):
+    PricingPlanFactory()
+
+    _run("--create-test-data")
+
+    assert set(PurchaseTransaction.objects.values_list("is_test_data", flat=True)) == {True}
+    assert PurchaseTransaction.objects.count() == 3
+
+    output = _run("--remove-test-data")
+
+    assert "[PASS] remove test data  (3 purchases, 1 students" in output
+    assert not PurchaseTransaction.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["sk_live_0123456789", "rk_live_0123456789"])
+@pytest.mark.parametrize("option", ["--all", "--test-endpoint", "--create-test-data"])
+def test_a_live_key_is_refused_unless_allowed(settings, key, option):
+    settings.STRIPE_SECRET_KEY = key
+    PricingPlanFactory()
+
+    with pytest.raises(CommandError, match="live key"):
+        _run(option)
+
+    assert not PurchaseTransaction.objects.exists()
+
+
+def test_a_live_key_still_prints_the_instructions_and_runs_with_allow_live(settings):
+    settings.STRIPE_SECRET_KEY = "sk_live_0123456789"
+
+    assert "stripe listen" in _run("--stripe-cli-instructions")
+    output, error = _failing("--validate-config", "--allow-live")  # Stripe: a refusing port
+
+    assert "[FAIL] Stripe answers with this key" in output
+    assert "live key" not in str(error)
+
+
+def test_test_data_is_left_out_of_metrics_reconciliation_and_expiry(
+    api_client, settings, time_machine
+):
+    settings.METRICS_ENABLED = True
+    settings.METRICS_BEARER_TOKEN = ""
+    time_machine.move_to("2026-01-10 12:00:00+00:00", tick=False)
+    test_purchase = PurchaseTransactionFactory(is_test_data=True)
+    purchase_pay(test_purchase)
+    real = PurchaseTransactionFactory()
+    time_machine.shift(timedelta(days=400))
+
+    metrics = api_client.get("/metrics/").content.decode()
+    to_reconcile = list(purchases_to_reconcile(older_than=timedelta(0)))
+    expiry = packages_expire()
+
+    assert 'aprende_purchases{status="PENDING"} 1.0' in metrics
+    assert "COMPLETED" not in metrics
+    assert to_reconcile == [real]
+    assert expiry.lots == []
+    assert lot_entries(test_purchase) == [("CREDIT", test_purchase.minutes)]
+
+
+@contextmanager
+def _test_data_deletion_allowed():
+    """What `self_test_data_remove` does: the setting, for this transaction only."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL aprende.delete_test_data = 'on'")
+        yield
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)  # real transactions: SET LOCAL ends with each
+def test_on_postgresql_only_test_data_ledger_entries_can_be_deleted_and_only_deliberately():
+    real = PurchaseTransactionFactory()
+    purchase_pay(real)
+    first, second = PurchaseTransactionFactory.create_batch(2, is_test_data=True)
+    purchase_pay(first)
+    purchase_pay(second)
+    entries = HoursLedgerEntry.objects
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        entries.filter(purchase_transaction=first).delete()  # the setting is not on
+    with pytest.raises(DatabaseError, match="append-only"), _test_data_deletion_allowed():
+        entries.filter(purchase_transaction=real).delete()  # not test data
+    with _test_data_deletion_allowed():
+        deleted, _ = entries.filter(purchase_transaction=first).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        entries.filter(purchase_transaction=second).delete()  # the setting ended
+
+    assert deleted == 1
+    assert entries.filter(purchase_transaction__in=[real, second]).count() == 2

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from finances.models import PurchaseTransaction
+from finances.models import OperatorAction, PurchaseTransaction
 from finances.services.reconciliation import purchase_reconcile
 from tests.factories import (
     GuestUserFactory,
@@ -55,6 +55,9 @@ def records():
     purchase = PurchaseTransactionFactory()
     purchase_pay(purchase)
     WebhookEventLogFactory()
+    OperatorAction.objects.create(
+        actor=StaffUserFactory(), action=OperatorAction.Action.RECONCILE, purchase=purchase
+    )
     return purchase
 
 
@@ -71,12 +74,13 @@ def test_every_finances_model_and_its_records_are_covered(records):
 
     assert {model._meta.model_name for model in finances_models()} == {
         "hoursledgerentry",
+        "operatoraction",
         "pricingplan",
         "purchasetransaction",
         "studentaccountbalance",
         "webhookeventlog",
     }
-    assert len([page for page in pages if page.endswith("/change/")]) == 5
+    assert len([page for page in pages if page.endswith("/change/")]) == 6
 
 
 @pytest.mark.parametrize("kind", sorted(NOT_STAFF))

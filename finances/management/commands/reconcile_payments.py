@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from finances.services.reconciliation import payments_reconcile
+from finances.services.reconciliation import payments_reconcile, reconciliation_run_record
 
 
 def _date(text: str) -> datetime:
@@ -58,6 +58,7 @@ class Command(BaseCommand):
                 else None
             ),
         )
+        reconciliation_run_record(run=run, via="command")
         changed = [item for item in run.purchases if item.changed]
         for item in changed:
             messages = "; ".join(outcome.message for outcome in item.outcomes)

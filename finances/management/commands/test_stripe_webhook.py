@@ -2,12 +2,16 @@ import logging
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from django.db.models import ProtectedError
 
+from core.checks import LIVE_KEY_PREFIXES
 from core.errors import ApplicationError
 from finances.services.webhook_self_test import (
     SelfTestReport,
     self_test_configuration_validate,
     self_test_data_create,
+    self_test_data_remove,
     self_test_endpoint_run,
     stripe_cli_instructions,
 )
@@ -24,7 +28,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create-test-data",
             action="store_true",
-            help="Create a marked test student and purchases with real PaymentIntents.",
+            help="Create a marked test student and purchases with real PaymentIntents, and "
+            "keep them (to pay by hand); remove them later with --remove-test-data.",
         )
         parser.add_argument(
             "--test-endpoint",
@@ -35,6 +40,21 @@ class Command(BaseCommand):
             "--stripe-cli-instructions", action="store_true", help="Print Stripe CLI steps."
         )
         parser.add_argument("--all", action="store_true", help="All of the above.")
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="Keep the endpoint test's data (it is removed at the end by default).",
+        )
+        parser.add_argument(
+            "--remove-test-data",
+            action="store_true",
+            help="Remove every purchase marked as test data, and its test student.",
+        )
+        parser.add_argument(
+            "--allow-live",
+            action="store_true",
+            help="Run even with a live Stripe key (real PaymentIntents, never paid).",
+        )
         parser.add_argument(
             "--base-url",
             default=None,
@@ -55,11 +75,22 @@ class Command(BaseCommand):
             )
             if options[name] or run_all
         ]
+        if options["remove_test_data"]:
+            chosen.append("remove_test_data")
         if not chosen:
             raise CommandError(
                 "Choose at least one of --validate-config, --create-test-data, "
-                "--test-endpoint, --stripe-cli-instructions, --all."
+                "--test-endpoint, --stripe-cli-instructions, --all, --remove-test-data."
             )
+        live = settings.STRIPE_SECRET_KEY.startswith(LIVE_KEY_PREFIXES)
+        if live and not options["allow_live"] and chosen != ["stripe_cli_instructions"]:
+            raise CommandError(
+                "STRIPE_SECRET_KEY is a live key: this command would create real "
+                "PaymentIntents and credit hours in this database. Use a test key, or "
+                "--allow-live if you really mean it."
+            )
+        if "test_endpoint" in chosen and not options["keep"]:
+            chosen.append("remove_test_data")
         base_url = options["base_url"]
         report = SelfTestReport()
         finances_logger = logging.getLogger("finances")
@@ -93,6 +124,13 @@ class Command(BaseCommand):
         if "test_endpoint" in chosen:
             self._section("Webhook endpoint (creates its own test data)")
             self_test_endpoint_run(report, base_url=base_url)
+            self._print_new(report)
+        if "remove_test_data" in chosen:
+            self._section("Clean-up (--keep keeps the test data)")
+            try:
+                report.add("remove test data", True, str(self_test_data_remove()))
+            except (DatabaseError, ProtectedError) as error:  # reported as a failed check
+                report.add("remove test data", False, f"{type(error).__name__}: {error}")
             self._print_new(report)
         if "stripe_cli_instructions" in chosen:
             self._section("Stripe CLI")
