@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_q",
     "core",
     "accounts",
     "finances",
@@ -218,6 +219,23 @@ RATE_LIMITS = {
 }
 # Addresses (CIDR) of reverse proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# --- Background jobs (django-q2; the queue is a table in the default database) ------
+# A job enqueued inside a transaction exists only if it commits (the queue is a table on
+# the same connection). `retry` must exceed `timeout`, or a slow job is handed out twice.
+Q_CLUSTER = {
+    "name": "aprende",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT_SECONDS", default=600),
+    "retry": env.int("Q_RETRY_SECONDS", default=900),
+    "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
+    "poll": env.float("Q_POLL_SECONDS", default=1.0),
+    "label": "Background jobs",
+}
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -23,6 +23,7 @@ from tests.factories import (
     StaffUserFactory,
     UserFactory,
 )
+from tests.support.jobs import one_job_of_each_state
 from tests.support.operations_helpers import assert_ledger_clean, balance_of, lot_entries
 from tests.support.payments import purchase_pay
 from tests.support.reconciliation_helpers import initiated_purchase, quiet_localstripe
@@ -55,6 +56,7 @@ def one_of_everything(completed_purchase):
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
     failed_event(purchase_not_saved_yet())
+    one_job_of_each_state()
     return completed_purchase
 
 
@@ -72,6 +74,10 @@ def test_every_admin_model_is_covered_here():
         "accounts.User",
         "auth.Group",
         "authtoken.TokenProxy",
+        "django_q.Failure",
+        "django_q.OrmQ",
+        "django_q.Schedule",
+        "django_q.Success",
         "finances.HoursLedgerEntry",
         "finances.PricingPlan",
         "finances.PurchaseTransaction",
