@@ -232,10 +232,25 @@ Q_CLUSTER = {
     "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
     "catch_up": False,
     "ack_failures": True,
-    "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
+    # Successful results kept per schedule (group), so a nightly job's last success is not
+    # pruned by a minute-ly one's.
+    "save_limit": env.int("Q_SAVE_LIMIT", default=200),
+    "save_limit_per": "group",
     "poll": env.float("Q_POLL_SECONDS", default=1.0),
     "label": "Background jobs",
 }
+
+# Minutes between runs of each schedule of finances/schedules.py (`manage.py sync_schedules`
+# applies them). A schedule is overdue after two intervals without a success.
+SCHEDULE_WEBHOOK_EVENTS_RETRY_MINUTES = env.int("SCHEDULE_WEBHOOK_EVENTS_RETRY_MINUTES", default=1)
+SCHEDULE_PAYMENTS_RECONCILE_MINUTES = env.int("SCHEDULE_PAYMENTS_RECONCILE_MINUTES", default=10)
+SCHEDULE_ABANDONED_CHECKOUTS_EXPIRE_MINUTES = env.int(
+    "SCHEDULE_ABANDONED_CHECKOUTS_EXPIRE_MINUTES", default=60
+)
+SCHEDULE_PACKAGES_EXPIRE_MINUTES = env.int("SCHEDULE_PACKAGES_EXPIRE_MINUTES", default=60)
+SCHEDULE_EXPIRY_REMINDERS_MINUTES = env.int("SCHEDULE_EXPIRY_REMINDERS_MINUTES", default=24 * 60)
+SCHEDULE_LEDGER_VERIFY_MINUTES = env.int("SCHEDULE_LEDGER_VERIFY_MINUTES", default=24 * 60)
+SCHEDULE_NOTIFICATIONS_RETRY_MINUTES = env.int("SCHEDULE_NOTIFICATIONS_RETRY_MINUTES", default=1)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
