@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "finances",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +253,27 @@ SCHEDULE_EXPIRY_REMINDERS_MINUTES = env.int("SCHEDULE_EXPIRY_REMINDERS_MINUTES",
 SCHEDULE_LEDGER_VERIFY_MINUTES = env.int("SCHEDULE_LEDGER_VERIFY_MINUTES", default=24 * 60)
 SCHEDULE_NOTIFICATIONS_RETRY_MINUTES = env.int("SCHEDULE_NOTIFICATIONS_RETRY_MINUTES", default=1)
 
+# --- Email (notifications, sent by the worker) ----------------------------------------
+# EMAIL_URL (smtp+tls://user:password@host:587, consolemail://, ...) in production; without
+# it every message is a file in EMAIL_FILE_PATH (`make run` says where).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url_config(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".run" / "emails"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=20)
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Aprende Comigo <no-reply@aprendecomigo.example>"
+)
+NOTIFICATION_LANGUAGE = env.str("NOTIFICATION_LANGUAGE", default="pt-pt")  # or "en"
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", default=60)
+# A message left SENDING this long belongs to a worker that died: it is tried again.
+NOTIFICATION_STALE_SENDING_SECONDS = env.int("NOTIFICATION_STALE_SENDING_SECONDS", default=600)
+# Days before a lot expires that its owner is reminded of its unused hours.
+EXPIRY_REMINDER_DAYS = env.int("EXPIRY_REMINDER_DAYS", default=3)
+
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "text" (key=value) or "json"
@@ -267,6 +289,7 @@ LOGGING = {
         "accounts": {"level": LOG_LEVEL},
         "core": {"level": LOG_LEVEL},
         "finances": {"level": LOG_LEVEL},
+        "notifications": {"level": LOG_LEVEL},
         "django.request": {"level": "ERROR"},
         "stripe": {"level": "WARNING"},
     },

@@ -18,5 +18,15 @@ SCHEDULES: list[tuple[str, str, str]] = [
         "SCHEDULE_PAYMENTS_RECONCILE_MINUTES",
     ),
     ("packages_expire", "finances.tasks.packages_expire_task", "SCHEDULE_PACKAGES_EXPIRE_MINUTES"),
+    (
+        "expiry_reminders",
+        "finances.tasks.expiry_reminders_task",
+        "SCHEDULE_EXPIRY_REMINDERS_MINUTES",
+    ),
+    (
+        "notifications_retry",
+        "notifications.services.notifications_retry",
+        "SCHEDULE_NOTIFICATIONS_RETRY_MINUTES",
+    ),
     ("ledger_verify", "finances.tasks.ledger_verify_task", "SCHEDULE_LEDGER_VERIFY_MINUTES"),
 ]

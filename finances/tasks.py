@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from finances.services.expiry import packages_expire
+from finances.services.expiry_reminders import expiry_reminders_send
 from finances.services.ledger_verification import ledger_verify
 from finances.services.reconciliation import payments_reconcile
 from finances.services.webhook_retries import webhook_events_retry
@@ -50,6 +51,11 @@ def payments_reconcile_task() -> str:
 def packages_expire_task() -> str:
     run = packages_expire()
     return f"{len(run.lots)} lots expired, {run.minutes_expired} minutes."
+
+
+def expiry_reminders_task() -> str:
+    run = expiry_reminders_send()
+    return f"{run.lots} lots expiring soon, {len(run.enqueued)} reminders enqueued."
 
 
 def ledger_verify_task() -> str:

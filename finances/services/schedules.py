@@ -5,13 +5,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.models import Schedule
 
 from finances.schedules import SCHEDULES
 
 # Schedules whose function lives here are ours: one no longer listed is removed.
-OUR_FUNCTIONS_PREFIX = "finances."
+OUR_FUNCTIONS_PREFIXES = ("finances.", "notifications.")
 
 
 @dataclass
@@ -65,9 +66,10 @@ def schedules_sync() -> ScheduleSync:
             schedule.next_run = min(schedule.next_run or now, now + timedelta(minutes=minutes))
             schedule.save()
             result.updated.append(name)
-        for schedule in Schedule.objects.filter(func__startswith=OUR_FUNCTIONS_PREFIX).exclude(
-            name__in=listed
-        ):
+        ours = Q()
+        for prefix in OUR_FUNCTIONS_PREFIXES:
+            ours |= Q(func__startswith=prefix)
+        for schedule in Schedule.objects.filter(ours).exclude(name__in=listed):
             result.removed.append(schedule.name or str(schedule.pk))
             schedule.delete()
     return result

@@ -16,6 +16,7 @@ from finances.models import (
     WebhookEventLog,
 )
 from finances.services.reconciliation import purchase_reconcile
+from notifications.services import notification_enqueue
 from tests.factories import (
     GuardianStudentLinkFactory,
     PricingPlanFactory,
@@ -57,6 +58,7 @@ def one_of_everything(completed_purchase):
     Token.objects.create(user=StaffUserFactory())
     failed_event(purchase_not_saved_yet())
     one_job_of_each_state()
+    notification_enqueue(kind="expiry_reminder", object_key="x", recipient="a@b.pt", context={})
     return completed_purchase
 
 
@@ -83,6 +85,7 @@ def test_every_admin_model_is_covered_here():
         "finances.PurchaseTransaction",
         "finances.StudentAccountBalance",
         "finances.WebhookEventLog",
+        "notifications.Notification",
     }
 
 
