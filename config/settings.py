@@ -12,12 +12,15 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file() and env.bool("DJANGO_READ_DOT_ENV", default=True):
-    environ.Env.read_env(BASE_DIR / ".env")
+# Values already in the environment win over the file's.
+DOT_ENV_FILE = Path(env.str("DJANGO_DOT_ENV_FILE", default=str(BASE_DIR / ".env")))
+if DOT_ENV_FILE.is_file() and env.bool("DJANGO_READ_DOT_ENV", default=True):
+    environ.Env.read_env(DOT_ENV_FILE)
 
 DEVELOPMENT_SECRET_KEY = "django-insecure-aprende-comigo-development-only"
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_aprende_comigo_development"
-LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
+LOCALSTRIPE_PORT = env.int("LOCALSTRIPE_PORT", default=8420)
+LOCALSTRIPE_API_BASE = f"http://127.0.0.1:{LOCALSTRIPE_PORT}"
 LOCALSTRIPE_SECRET_KEY = "sk_test_localstripe"
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
@@ -273,6 +276,12 @@ NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS
 NOTIFICATION_STALE_SENDING_SECONDS = env.int("NOTIFICATION_STALE_SENDING_SECONDS", default=600)
 # Days before a lot expires that its owner is reminded of its unused hours.
 EXPIRY_REMINDER_DAYS = env.int("EXPIRY_REMINDER_DAYS", default=3)
+
+# --- `make run` (scripts/run.sh reads these through `manage.py runinfo`) --------------
+RUN_HOST = env.str("HOST", default="127.0.0.1")
+RUN_PORT = env.int("PORT", default=8000)
+# gunicorn workers when the cache is shared (Redis); one with the local-memory cache.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
