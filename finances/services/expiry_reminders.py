@@ -10,6 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.signals import hours_expiring_soon, signal_send_on_commit
 from finances.units import minutes_to_hours
 from notifications.services import notification_enqueue
 
@@ -58,6 +59,14 @@ def expiry_reminders_send(*, now: datetime | None = None) -> ReminderRun:
                     "expires_at": purchase.expires_at.isoformat(),
                 },
             )
+            if notification is not None:
+                signal_send_on_commit(
+                    hours_expiring_soon,
+                    purchase_transaction_id=str(purchase.pk),
+                    student_id=purchase.student_id,
+                    minutes=unused,
+                    expires_at=purchase.expires_at.isoformat(),
+                )
         if notification is not None:
             run.enqueued.append(notification.pk)
     return run

@@ -20,6 +20,7 @@ from core.errors import ApplicationError
 from finances.locks import purchase_transaction_lock, student_balance_lock
 from finances.models import HoursLedgerEntry, PurchaseTransaction
 from finances.services.ledger import ledger_entry_append, lot_totals
+from finances.signals import purchase_completion_signals_send, purchase_refund_signal_send
 from finances.state_machine import PaymentReport, transition_for
 from finances.stripe_payloads import ChargeData, PaymentIntentData
 
@@ -173,6 +174,7 @@ def confirm_payment_completion(
             note=f"{purchase.plan_name} paid",
         )
         _log_transition(purchase, previous, source_event_id)
+        purchase_completion_signals_send(purchase=purchase)
         if decision.needs_review:
             _flag(purchase, decision.reason)
         if purchase.refunded_amount_cents:
@@ -309,6 +311,9 @@ def _reverse_refunded_hours(
         idempotency_key=f"refund:{purchase.pk}:{refunded_total_cents}",
         stripe_event_id=source_event_id,
         note=f"Refund of {cents_to_reverse} cents",
+    )
+    purchase_refund_signal_send(
+        purchase=purchase, refunded_total_cents=refunded_total_cents, minutes=taken_minutes
     )
     previous = purchase.status
     if refunded_total_cents >= purchase.amount_cents and purchase.status != Status.REFUNDED:
