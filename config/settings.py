@@ -243,6 +243,8 @@ Q_CLUSTER = {
     "poll": env.float("Q_POLL_SECONDS", default=1.0),
     "label": "Background jobs",
 }
+if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
+    raise environ.ImproperlyConfigured("Q_RETRY_SECONDS must exceed Q_TIMEOUT_SECONDS.")
 
 # Minutes between runs of each schedule of finances/schedules.py (`manage.py sync_schedules`
 # applies them). A schedule is overdue after two intervals without a success.
