@@ -14,12 +14,15 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file() and env.bool("DJANGO_READ_DOT_ENV", default=True):
-    environ.Env.read_env(BASE_DIR / ".env")
+# Values already in the environment win over the file's.
+DOT_ENV_FILE = Path(env.str("DJANGO_DOT_ENV_FILE", default=str(BASE_DIR / ".env")))
+if DOT_ENV_FILE.is_file() and env.bool("DJANGO_READ_DOT_ENV", default=True):
+    environ.Env.read_env(DOT_ENV_FILE)
 
 DEVELOPMENT_SECRET_KEY = "django-insecure-aprende-comigo-development-only"
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_aprende_comigo_development"
-LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
+LOCALSTRIPE_PORT = env.int("LOCALSTRIPE_PORT", default=8420)
+LOCALSTRIPE_API_BASE = f"http://127.0.0.1:{LOCALSTRIPE_PORT}"
 LOCALSTRIPE_SECRET_KEY = "sk_test_localstripe"
 
 DEVELOPMENT_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
@@ -43,10 +46,12 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_q",
     "core",
     "accounts",
     "finances",
     "axes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -270,6 +275,67 @@ if not 1 <= RATE_LIMIT_IPV6_PREFIX <= 128:
 # Addresses (CIDR) of reverse proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
+# --- Background jobs (django-q2; the queue is a table in the default database) ------
+# A job enqueued inside a transaction exists only if it commits (the queue is a table on
+# the same connection). `retry` must exceed `timeout`, or a slow job is handed out twice.
+Q_CLUSTER = {
+    "name": "aprende",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT_SECONDS", default=600),
+    "retry": env.int("Q_RETRY_SECONDS", default=900),
+    "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
+    "catch_up": False,
+    "ack_failures": True,
+    # Successful results kept per schedule (group), so a nightly job's last success is not
+    # pruned by a minute-ly one's.
+    "save_limit": env.int("Q_SAVE_LIMIT", default=200),
+    "save_limit_per": "group",
+    "poll": env.float("Q_POLL_SECONDS", default=1.0),
+    "label": "Background jobs",
+}
+if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
+    raise environ.ImproperlyConfigured("Q_RETRY_SECONDS must exceed Q_TIMEOUT_SECONDS.")
+
+# Minutes between runs of each schedule of finances/schedules.py (`manage.py sync_schedules`
+# applies them). A schedule is overdue after two intervals without a success.
+SCHEDULE_WEBHOOK_EVENTS_RETRY_MINUTES = env.int("SCHEDULE_WEBHOOK_EVENTS_RETRY_MINUTES", default=1)
+SCHEDULE_PAYMENTS_RECONCILE_MINUTES = env.int("SCHEDULE_PAYMENTS_RECONCILE_MINUTES", default=10)
+SCHEDULE_ABANDONED_CHECKOUTS_EXPIRE_MINUTES = env.int(
+    "SCHEDULE_ABANDONED_CHECKOUTS_EXPIRE_MINUTES", default=60
+)
+SCHEDULE_PACKAGES_EXPIRE_MINUTES = env.int("SCHEDULE_PACKAGES_EXPIRE_MINUTES", default=60)
+SCHEDULE_EXPIRY_REMINDERS_MINUTES = env.int("SCHEDULE_EXPIRY_REMINDERS_MINUTES", default=24 * 60)
+SCHEDULE_LEDGER_VERIFY_MINUTES = env.int("SCHEDULE_LEDGER_VERIFY_MINUTES", default=24 * 60)
+SCHEDULE_NOTIFICATIONS_RETRY_MINUTES = env.int("SCHEDULE_NOTIFICATIONS_RETRY_MINUTES", default=1)
+
+# --- Email (notifications, sent by the worker) ----------------------------------------
+# EMAIL_URL (smtp+tls://user:password@host:587, consolemail://, ...) in production; without
+# it every message is a file in EMAIL_FILE_PATH (`make run` says where).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url_config(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".run" / "emails"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=20)
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Aprende Comigo <no-reply@aprendecomigo.example>"
+)
+NOTIFICATION_LANGUAGE = env.str("NOTIFICATION_LANGUAGE", default="pt-pt")  # or "en"
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", default=60)
+# A message left SENDING this long belongs to a worker that died: it is tried again.
+NOTIFICATION_STALE_SENDING_SECONDS = env.int("NOTIFICATION_STALE_SENDING_SECONDS", default=600)
+# Days before a lot expires that its owner is reminded of its unused hours.
+EXPIRY_REMINDER_DAYS = env.int("EXPIRY_REMINDER_DAYS", default=3)
+
+# --- `make run` (scripts/run.sh reads these through `manage.py runinfo`) --------------
+RUN_HOST = env.str("HOST", default="127.0.0.1")
+RUN_PORT = env.int("PORT", default=8000)
+# gunicorn workers when the cache is shared (Redis); one with the local-memory cache.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "text" (key=value) or "json"
@@ -285,6 +351,7 @@ LOGGING = {
         "accounts": {"level": LOG_LEVEL},
         "core": {"level": LOG_LEVEL},
         "finances": {"level": LOG_LEVEL},
+        "notifications": {"level": LOG_LEVEL},
         "django.request": {"level": "ERROR"},
         "stripe": {"level": "WARNING"},
     },

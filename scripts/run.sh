@@ -1,64 +1,78 @@
 #!/usr/bin/env bash
-# Runs the product (called by `make run`): migrate, seed the default plans, start
-# localstripe unless a real Stripe is configured, register our webhook URL with it,
-# and serve the API with gunicorn on 127.0.0.1:$PORT.
+# Runs the product (called by `make run`): prepare the database, sync the schedules, start
+# localstripe unless a real Stripe is configured, then serve the API with gunicorn and run
+# the background worker (`manage.py qcluster`). Ctrl-C stops them all.
+#
+# Every decision comes from the effective settings, exactly as Django reads them
+# (environment first, then `.env`), through `manage.py runinfo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PORT="${PORT:-8000}"
-HOST="${HOST:-127.0.0.1}"
-export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_aprende_comigo_development}"
-LOCALSTRIPE_PORT=8420
-LOCALSTRIPE_BASE="http://127.0.0.1:${LOCALSTRIPE_PORT}"
 PYTHON=.venv/bin/python
 mkdir -p .run
 
-use_localstripe=no
-if [ -z "${STRIPE_SECRET_KEY:-}" ] && { [ -z "${STRIPE_API_BASE:-}" ] || [ "${STRIPE_API_BASE}" = "$LOCALSTRIPE_BASE" ]; }; then
-    use_localstripe=yes
-fi
+# RUN_HOST, RUN_PORT, DATABASE_VENDOR, DATABASE_DESCRIPTION, CACHE_DESCRIPTION,
+# STRIPE_API_BASE, USE_LOCALSTRIPE, LOCALSTRIPE_PORT, WEB_WORKERS, QUEUE_WORKERS,
+# EMAIL_DESTINATION (shell-quoted; passwords redacted).
+run_settings="$("$PYTHON" manage.py runinfo)"
+eval "$run_settings"
 
+# A PostgreSQL database that does not exist yet is created; any other problem is one line.
+"$PYTHON" manage.py ensure_database
 "$PYTHON" manage.py migrate --noinput
+"$PYTHON" manage.py sync_schedules
 "$PYTHON" manage.py seed_pricing_plans
 "$PYTHON" manage.py collectstatic --noinput -v0
 
-localstripe_pid=""
-cleanup() {
-    if [ -n "$localstripe_pid" ]; then kill "$localstripe_pid" 2>/dev/null || true; fi
+pids=()
+stop_all() {
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-trap cleanup EXIT INT TERM
+trap stop_all EXIT
+trap 'stop_all; exit 130' INT TERM
 
-if [ "$use_localstripe" = yes ]; then
-    if "$PYTHON" -m devtools.localstripe is-ready --api-base "$LOCALSTRIPE_BASE"; then
-        echo "localstripe already answers on $LOCALSTRIPE_BASE; using it."
+if [ "$USE_LOCALSTRIPE" = yes ]; then
+    if "$PYTHON" -m devtools.localstripe is-ready --api-base "$STRIPE_API_BASE"; then
+        echo "localstripe already answers on $STRIPE_API_BASE; using it."
     else
         .venv/bin/localstripe --port "$LOCALSTRIPE_PORT" --from-scratch >> .run/localstripe.log 2>&1 &
-        localstripe_pid=$!
-        "$PYTHON" -m devtools.localstripe wait --api-base "$LOCALSTRIPE_BASE"
+        pids+=($!)
+        "$PYTHON" -m devtools.localstripe wait --api-base "$STRIPE_API_BASE"
     fi
-    "$PYTHON" -m devtools.localstripe register-webhook --api-base "$LOCALSTRIPE_BASE" \
-        --url "http://127.0.0.1:${PORT}/api/finances/webhooks/stripe/" --secret "$STRIPE_WEBHOOK_SECRET"
-    stripe_description="localstripe at $LOCALSTRIPE_BASE (log: .run/localstripe.log)"
+    "$PYTHON" manage.py localstripe_register_webhook \
+        --url "http://127.0.0.1:${RUN_PORT}/api/finances/webhooks/stripe/"
+    stripe_description="localstripe at $STRIPE_API_BASE (log: .run/localstripe.log)"
 else
-    stripe_description="${STRIPE_API_BASE:-https://api.stripe.com}"
+    stripe_description="$STRIPE_API_BASE"
 fi
-
-# One worker when the cache is process-local, so rate limits stay exact.
-if [ -n "${REDIS_URL:-}" ]; then workers="${WEB_CONCURRENCY:-2}"; else workers=1; fi
 
 cat <<INFO
 
   Aprende Comigo Finances
-  API docs (Swagger UI): http://${HOST}:${PORT}/api/docs/
-  OpenAPI schema:        http://${HOST}:${PORT}/api/schema/
-  Admin:                 http://${HOST}:${PORT}/admin/   (create a user: .venv/bin/python manage.py createsuperuser)
-  Webhook endpoint:      http://${HOST}:${PORT}/api/finances/webhooks/stripe/
+  API docs (Swagger UI): http://${RUN_HOST}:${RUN_PORT}/api/docs/
+  OpenAPI schema:        http://${RUN_HOST}:${RUN_PORT}/api/schema/
+  Admin:                 http://${RUN_HOST}:${RUN_PORT}/admin/   (create a user: .venv/bin/python manage.py createsuperuser)
+  Webhook endpoint:      http://${RUN_HOST}:${RUN_PORT}/api/finances/webhooks/stripe/
   Stripe:                ${stripe_description}
-  Database:              ${DATABASE_URL:-sqlite:///db.sqlite3}
-  Cache:                 ${REDIS_URL:-local memory}
+  Database:              ${DATABASE_DESCRIPTION}
+  Cache:                 ${CACHE_DESCRIPTION}
+  Web:                   gunicorn, ${WEB_WORKERS} worker(s)
+  Background jobs:       manage.py qcluster, ${QUEUE_WORKERS} worker(s) (schedules and failures in the admin)
+  Emails:                ${EMAIL_DESTINATION}
 
 INFO
 
-.venv/bin/gunicorn config.wsgi:application \
-    --bind "${HOST}:${PORT}" --workers "$workers" --threads 8 --worker-class gthread \
-    --access-logfile - --graceful-timeout 10
+gunicorn_config=()
+if [ -f config/gunicorn.conf.py ]; then gunicorn_config=(-c config/gunicorn.conf.py); fi
+
+.venv/bin/gunicorn "${gunicorn_config[@]}" config.wsgi:application \
+    --bind "${RUN_HOST}:${RUN_PORT}" --workers "$WEB_WORKERS" --threads 8 --worker-class gthread \
+    --access-logfile - --graceful-timeout 10 &
+pids+=($!)
+"$PYTHON" manage.py qcluster &
+pids+=($!)
+
+# Whichever stops first (or Ctrl-C) stops the others.
+wait -n

@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from finances import stripe_gateway
 from finances.models import WebhookEventLog
+from finances.selectors.schedules import schedule_statuses
 
 STRIPE_CHECK_CACHE_KEY = "health:stripe"
 
@@ -98,6 +99,21 @@ def _webhooks() -> dict:
     return details
 
 
+def _schedules() -> dict:
+    """Background schedules: overdue ones make the report degraded."""
+    statuses = schedule_statuses()
+    overdue = [status.name for status in statuses if status.overdue]
+    return {
+        "ok": not overdue,
+        "overdue": overdue,
+        "not_synced": [status.name for status in statuses if not status.synced],
+        "last_success_at": {
+            status.name: status.last_success_at.isoformat() if status.last_success_at else None
+            for status in statuses
+        },
+    }
+
+
 def health_report(*, include_stripe: bool = True) -> HealthReport:
     report = HealthReport()
     report.checks["database"] = _timed(_database, failure="the database did not answer")
@@ -111,6 +127,7 @@ def health_report(*, include_stripe: bool = True) -> HealthReport:
             )
         except DatabaseError:
             report.checks["webhooks"] = {"ok": False, "error": "database unavailable"}
+        report.checks["schedules"] = _timed(_schedules)
     return report
 
 

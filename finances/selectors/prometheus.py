@@ -4,6 +4,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from finances.models import PurchaseTransaction, WebhookEventLog
+from finances.selectors.schedules import schedule_statuses
 from finances.selectors.webhooks import webhook_metrics
 
 
@@ -84,7 +85,28 @@ class _FinancesCollector:
         )
 
 
+class _SchedulesCollector:
+    def collect(self):
+        last_success = GaugeMetricFamily(
+            "aprende_schedule_last_success_timestamp",
+            "Unix time of each background schedule's last successful run (absent: none yet).",
+            labels=["schedule"],
+        )
+        overdue = GaugeMetricFamily(
+            "aprende_schedule_overdue",
+            "1 when a schedule has not succeeded for more than two intervals.",
+            labels=["schedule"],
+        )
+        for status in schedule_statuses():
+            if status.last_success_at is not None:
+                last_success.add_metric([status.name], status.last_success_at.timestamp())
+            overdue.add_metric([status.name], 1 if status.overdue else 0)
+        yield last_success
+        yield overdue
+
+
 def prometheus_exposition() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_FinancesCollector())
+    registry.register(_SchedulesCollector())
     return generate_latest(registry)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from finances.locks import purchase_transaction_lock, student_balance_lock
 from finances.models import HoursLedgerEntry, PurchaseTransaction
 from finances.services.ledger import ledger_entry_append, lot_totals
+from finances.signals import hours_expired, signal_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def hours_lot_expire(*, purchase: PurchaseTransaction, note: str = "") -> HoursL
         minutes=-unused,
         idempotency_key=f"expiry:{purchase.pk}:{totals['entries']}",
         note=note or f"{purchase.plan_name} expired",
+    )
+    signal_send_on_commit(
+        hours_expired,
+        purchase_transaction_id=str(purchase.pk),
+        student_id=purchase.student_id,
+        minutes=unused,
     )
     logger.info(
         "expiry.lot_expired",

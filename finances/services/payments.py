@@ -25,6 +25,7 @@ from finances.services.payment_outcomes import (
     purchase_transition_log,
 )
 from finances.services.refund_accounting import apply_refund, lot_refunds_settle
+from finances.signals import purchase_completion_signals_send
 from finances.state_machine import PaymentReport, transition_for
 from finances.stripe_payloads import PaymentIntentData
 
@@ -111,6 +112,7 @@ def confirm_payment_completion(
             note=f"{purchase.plan_name} paid",
         )
         purchase_transition_log(purchase, previous, source_event_id)
+        purchase_completion_signals_send(purchase=purchase)
         if decision.needs_review:
             purchase_flag(purchase, decision.reason)
         # Paid after its checkout expired, or on a plan withdrawn or repriced since:

@@ -35,6 +35,7 @@ from finances.services.payment_outcomes import (
     purchase_transition_log,
 )
 from finances.services.shortfalls import lot_shortfalls_settle
+from finances.signals import purchase_refund_signal_send
 from finances.stripe_payloads import ChargeData, RefundData
 
 Status = PurchaseTransaction.Status
@@ -192,6 +193,9 @@ def lot_refunds_settle(
             idempotency_key=f"refund:{purchase.pk}:{target_cents}:{lot['entries']}",
             stripe_event_id=source_event_id,
             note=f"Refund of {cents_change} cents",
+        )
+        purchase_refund_signal_send(
+            purchase=purchase, refunded_total_cents=target_cents, minutes=taken
         )
         refunded_minutes += taken
         if taken < wanted:

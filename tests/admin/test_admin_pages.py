@@ -19,6 +19,7 @@ from finances.models import (
     WebhookEventLog,
 )
 from finances.services.reconciliation import purchase_reconcile
+from notifications.services import notification_enqueue
 from tests.factories import (
     GuardianStudentLinkFactory,
     PricingPlanFactory,
@@ -27,6 +28,7 @@ from tests.factories import (
     TeacherStudentAssignmentFactory,
     UserFactory,
 )
+from tests.support.jobs import one_job_of_each_state
 from tests.support.operations_helpers import assert_ledger_clean, balance_of, lot_entries
 from tests.support.payments import purchase_pay
 from tests.support.reconciliation_helpers import initiated_purchase, quiet_localstripe
@@ -70,6 +72,8 @@ def one_of_everything(completed_purchase):
     AccessAttempt.objects.create(**attempt, get_data="", post_data="", failures_since_start=1)
     AccessFailureLog.objects.create(**attempt)
     AccessLog.objects.create(**attempt)
+    one_job_of_each_state()
+    notification_enqueue(kind="expiry_reminder", object_key="x", recipient="a@b.pt", context={})
     return completed_purchase
 
 
@@ -91,12 +95,17 @@ def test_every_admin_model_is_covered_here():
         "axes.AccessAttempt",
         "axes.AccessFailureLog",
         "axes.AccessLog",
+        "django_q.Failure",
+        "django_q.OrmQ",
+        "django_q.Schedule",
+        "django_q.Success",
         "finances.HoursLedgerEntry",
         "finances.OperatorAction",
         "finances.PricingPlan",
         "finances.PurchaseTransaction",
         "finances.StudentAccountBalance",
         "finances.WebhookEventLog",
+        "notifications.Notification",
     }
 
 

@@ -68,7 +68,7 @@ def test_health_is_ok_when_the_database_the_cache_and_stripe_answer(staff_client
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "stripe", "webhooks"}
+    assert set(body["checks"]) == {"database", "cache", "stripe", "webhooks", "schedules"}
     assert all(check["ok"] for check in body["checks"].values()), body
     assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
     assert body["checks"]["stripe"]["api_base"] == localstripe.api_base
@@ -126,7 +126,7 @@ def test_stripe_false_skips_the_stripe_check(staff_client, fake_stripe):
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-    assert set(response.json()["checks"]) == {"database", "cache", "webhooks"}
+    assert set(response.json()["checks"]) == {"database", "cache", "webhooks", "schedules"}
     assert fake_stripe.requests == []
 
 

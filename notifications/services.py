@@ -1,0 +1,171 @@
+"""Messages the product sends: written in the caller's transaction, sent by the worker.
+
+`notification_enqueue` writes the row and enqueues its send job on the caller's database
+connection (django-q2's ORM broker), so both exist only if the caller's transaction
+commits. The worker's `notification_send` claims the row, sends through Django's email
+framework with no transaction open, and marks it SENT; a failure is recorded with a
+backoff and retried by the `notifications_retry` schedule. A SENT row is never sent
+again, so a job run twice (a retry, a resubmit from the admin) sends once.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
+from django_q.tasks import async_task
+
+from notifications.models import Notification
+
+logger = logging.getLogger(__name__)
+
+Status = Notification.Status
+SEND_JOB = "notifications.services.notification_send"
+
+
+class NotificationSendError(RuntimeError):
+    """The message could not be sent this time; it is retried after its backoff."""
+
+
+def notification_enqueue(
+    *,
+    kind: str,
+    object_key: str,
+    recipient: str,
+    context: dict,
+    language: str | None = None,
+) -> Notification | None:
+    """Records the message and enqueues its sending; None when it was already recorded
+    (same kind, object and recipient)."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                notification = Notification.objects.create(
+                    kind=kind,
+                    object_key=object_key,
+                    recipient_email=recipient,
+                    language=language or settings.NOTIFICATION_LANGUAGE,
+                    context=context,
+                )
+        except IntegrityError:
+            return None
+        async_task(SEND_JOB, notification_id=notification.pk, group="notifications")
+    return notification
+
+
+def _claim(*, notification_id: int, now: datetime) -> Notification | None:
+    stale_before = now - timedelta(seconds=settings.NOTIFICATION_STALE_SENDING_SECONDS)
+    with transaction.atomic(durable=True):
+        notification = (
+            Notification.objects.select_for_update()
+            .filter(pk=notification_id, attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS)
+            .filter(
+                Q(status__in=[Status.PENDING, Status.FAILED])
+                | Q(status=Status.SENDING, attempt_started_at__lt=stale_before)
+            )
+            .first()
+        )
+        if notification is None:
+            return None
+        notification.status = Status.SENDING
+        notification.attempts += 1
+        notification.attempt_started_at = now
+        notification.next_attempt_at = None
+        notification.save(
+            update_fields=["status", "attempts", "attempt_started_at", "next_attempt_at"]
+        )
+    return notification
+
+
+def notification_message(*, notification: Notification) -> EmailMultiAlternatives:
+    context = {
+        key: (parse_datetime(value) if key.endswith("_at") and isinstance(value, str) else value)
+        for key, value in notification.context.items()
+    }
+    base = f"notifications/{notification.kind}"
+    with translation.override(notification.language):
+        subject = render_to_string(f"{base}/subject.{notification.language}.txt", context)
+        text = render_to_string(f"{base}/body.{notification.language}.txt", context)
+        html = render_to_string(f"{base}/body.{notification.language}.html", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient_email],
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def notification_send(*, notification_id: int) -> str:
+    """The worker's job. Raises when sending failed, so the job is a failure in the admin
+    with its error; the row keeps the error and when it is tried again."""
+    now = timezone.now()
+    notification = _claim(notification_id=notification_id, now=now)
+    if notification is None:
+        return f"Notification {notification_id}: nothing to send (sent, being sent or given up)."
+    try:
+        notification_message(notification=notification).send()
+    except Exception as error:
+        _record_failure(notification=notification, error=error)
+        raise NotificationSendError(
+            f"Notification {notification_id} failed (attempt {notification.attempts}): "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    logger.info(
+        "notification.sent",
+        extra={"notification_id": notification.pk, "kind": notification.kind},
+    )
+    return f"Notification {notification_id} sent."
+
+
+def _record_failure(*, notification: Notification, error: Exception) -> None:
+    exhausted = notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
+    backoff = settings.NOTIFICATION_RETRY_BACKOFF_SECONDS * 2 ** (notification.attempts - 1)
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Status.ABANDONED if exhausted else Status.FAILED,
+        last_error=f"{type(error).__name__}: {error}"[:2000],
+        next_attempt_at=None if exhausted else timezone.now() + timedelta(seconds=backoff),
+    )
+    logger.warning(
+        "notification.failed",
+        extra={
+            "notification_id": notification.pk,
+            "kind": notification.kind,
+            "attempts": notification.attempts,
+            "abandoned": exhausted,
+        },
+    )
+
+
+def notifications_due(*, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.NOTIFICATION_STALE_SENDING_SECONDS)
+    return list(
+        Notification.objects.filter(
+            Q(status=Status.FAILED, next_attempt_at__lte=now)
+            | Q(status=Status.SENDING, attempt_started_at__lt=stale_before)
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def notifications_retry(*, limit: int = 100) -> str:
+    """The retry schedule's job: sends again the messages whose backoff has elapsed."""
+    sent = failed = 0
+    for notification_id in notifications_due()[:limit]:
+        try:
+            notification_send(notification_id=notification_id)
+            sent += 1
+        except NotificationSendError:
+            failed += 1
+    return f"{sent} notifications retried and sent, {failed} failed again."
