@@ -127,7 +127,7 @@ def health_report(*, include_stripe: bool = True) -> HealthReport:
             )
         except DatabaseError:
             report.checks["webhooks"] = {"ok": False, "error": "database unavailable"}
-        report.checks["schedules"] = _timed(_schedules)
+        report.checks["schedules"] = _timed(_schedules, failure="the schedules could not be read")
     return report
 
 

@@ -253,7 +253,7 @@ def test_the_health_bearer_token_shows_the_details(api_client, settings):
     settings.HEALTH_BEARER_TOKEN = ""
     unset = api_client.get(HEALTH_URL, {"stripe": "false"}, HTTP_AUTHORIZATION="Bearer ")
 
-    assert set(right.json()["checks"]) == {"database", "cache", "webhooks"}
+    assert set(right.json()["checks"]) == {"database", "cache", "webhooks", "schedules"}
     assert wrong.json() == {"status": "ok"}
     assert unset.json() == {"status": "ok"}
 

@@ -16,6 +16,7 @@ from finances.services.consumption import (
 from finances.services.ledger_verification import ledger_verify
 from tests.factories import UserFactory
 from tests.support.concurrent_threads import run_together
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import paid_package
 from tests.support.stripe_events import post_event, sign
 from tests.support.webhook_pipeline_helpers import refunded_event
@@ -27,11 +28,11 @@ LESSONS = 10
 REFUNDS = 8
 
 
-def _lesson(student_id: int, reference: str):
+def _lesson(actor, student_id: int, reference: str):
     def record():
         try:
             return lesson_consumption_record(
-                student_id=student_id, minutes=20, lesson_reference=reference
+                actor=actor, student_id=student_id, minutes=20, lesson_reference=reference
             )
         except InsufficientHours:
             return "insufficient"
@@ -39,9 +40,11 @@ def _lesson(student_id: int, reference: str):
     return record
 
 
-def _reversal(student_id: int, reference: str):
+def _reversal(actor, student_id: int, reference: str):
     def reverse():
-        return lesson_consumption_reverse(student_id=student_id, lesson_reference=reference)
+        return lesson_consumption_reverse(
+            actor=actor, student_id=student_id, lesson_reference=reference
+        )
 
     return reverse
 
@@ -63,13 +66,16 @@ def _is_deadlock(error: BaseException | None) -> bool:
 @pytest.mark.parametrize("round_number", range(ROUNDS))
 def test_lessons_reversals_and_rising_refunds_of_one_lot_never_deadlock(round_number):
     student = UserFactory()
+    teacher = lesson_recorder()
     purchase = paid_package(student, minutes=600, price_cents=16000)
     for index in range(3):  # lessons the reversals cancel while refunds arrive
         lesson_consumption_record(
-            student_id=student.pk, minutes=30, lesson_reference=f"early-{index}"
+            actor=teacher, student_id=student.pk, minutes=30, lesson_reference=f"early-{index}"
         )
-    work = [_lesson(student.pk, f"lesson-{round_number}-{index}") for index in range(LESSONS)]
-    work += [_reversal(student.pk, f"early-{index}") for index in range(3)]
+    work = [
+        _lesson(teacher, student.pk, f"lesson-{round_number}-{index}") for index in range(LESSONS)
+    ]
+    work += [_reversal(teacher, student.pk, f"early-{index}") for index in range(3)]
     work += [_refund_delivery(purchase, 2000 * (index + 1)) for index in range(REFUNDS)]
 
     outcomes = run_together(work)

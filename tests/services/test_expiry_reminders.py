@@ -10,6 +10,7 @@ from finances.services.expiry_reminders import EXPIRY_REMINDER, expiry_reminders
 from notifications.models import Notification
 from notifications.services import notification_send
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import paid_package
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,11 @@ def _package_expiring_in(days: float, *, minutes: int = 300, used: int = 120):
     )
     if used:
         lesson_consumption_record(
-            student_id=student.pk, minutes=used, lesson_reference=f"L-{student.pk}", now=NOW
+            actor=lesson_recorder(),
+            student_id=student.pk,
+            minutes=used,
+            lesson_reference=f"L-{student.pk}",
+            now=NOW,
         )
     return package
 

@@ -11,6 +11,7 @@ from finances.services.consumption import lesson_consumption_record, lesson_cons
 from finances.services.ledger import ledger_entry_append
 from finances.services.ledger_verification import ledger_verify
 from tests.factories import UserFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import (
     assert_ledger_clean,
     balance_of,
@@ -38,12 +39,16 @@ def student():
 
 def test_a_lesson_reversed_after_a_full_refund_leaves_the_lot_empty(student):
     package = paid_package(student, minutes=600, price_cents=14000)
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-1"
+    )
     purchase_refund(package, refunded_total_cents=14000)
     assert package.status == PurchaseTransaction.Status.REFUNDED
     assert package.refund_shortfall_minutes == 60
 
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     package.refresh_from_db()
     assert unused_minutes(package) == 0
@@ -62,12 +67,16 @@ def test_a_lesson_reversed_after_a_partial_refund_gives_back_only_the_unrefunded
     student,
 ):
     package = paid_package(student, minutes=600, price_cents=14000)
-    lesson_consumption_record(student_id=student.pk, minutes=400, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=400, lesson_reference="L-1"
+    )
     purchase_refund(package, refunded_total_cents=7000)  # half: 300 minutes, 200 unused
     assert package.refund_shortfall_minutes == 100
     assert unused_minutes(package) == 0
 
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     package.refresh_from_db()
     assert unused_minutes(package) == 300  # the half that was not refunded
@@ -78,11 +87,15 @@ def test_a_lesson_reversed_after_a_partial_refund_gives_back_only_the_unrefunded
 
 def test_a_reversal_without_a_shortfall_gives_every_minute_back(student):
     package = paid_package(student, minutes=600, price_cents=14000)
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-1"
+    )
     purchase_refund(package, refunded_total_cents=7000)
     assert package.refund_shortfall_minutes == 0
 
-    lesson_consumption_reverse(student_id=student.pk, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=student.pk, lesson_reference="L-1"
+    )
 
     assert unused_minutes(package) == 300
     assert_ledger_clean()
@@ -90,7 +103,9 @@ def test_a_reversal_without_a_shortfall_gives_every_minute_back(student):
 
 def test_verify_ledger_catches_usable_minutes_on_a_refunded_lot(student):
     package = paid_package(student, minutes=600, price_cents=14000)
-    lesson_consumption_record(student_id=student.pk, minutes=60, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=60, lesson_reference="L-1"
+    )
     purchase_refund(package, refunded_total_cents=14000)
     with transaction.atomic():  # what the old reversal did: minutes back on the lot
         ledger_entry_append(
@@ -108,7 +123,9 @@ def test_verify_ledger_catches_usable_minutes_on_a_refunded_lot(student):
 
 def test_verify_ledger_catches_usable_minutes_beyond_the_unrefunded_share(student):
     package = paid_package(student, minutes=600, price_cents=14000)
-    lesson_consumption_record(student_id=student.pk, minutes=400, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=student.pk, minutes=400, lesson_reference="L-1"
+    )
     purchase_refund(package, refunded_total_cents=7000)
     with transaction.atomic():
         ledger_entry_append(

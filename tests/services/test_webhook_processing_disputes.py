@@ -14,6 +14,7 @@ from finances.services.consumption import (
 )
 from finances.services.ledger_verification import ledger_verify
 from tests.factories import PurchaseTransactionFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.stripe_events import dispute_object, event, post_event
 from tests.support.webhook_pipeline_helpers import balance_totals, ledger_rows, succeeded_event
 
@@ -77,7 +78,9 @@ def test_an_opened_dispute_flags_the_purchase_and_holds_its_unused_minutes(api_c
     assert (balance["held_minutes"], balance["remaining_minutes"]) == (600, 0)
     assert (dispute().outcome, dispute().held_minutes) == (Outcome.OPEN, 600)
     with pytest.raises(InsufficientHours):
-        lesson_consumption_record(student_id=paid.student_id, minutes=30, lesson_reference="L")
+        lesson_consumption_record(
+            actor=lesson_recorder(), student_id=paid.student_id, minutes=30, lesson_reference="L"
+        )
     assert_clean()
 
 
@@ -168,7 +171,9 @@ def test_a_won_dispute_is_final_whatever_arrives_late(api_client, paid):
 
 
 def test_minutes_used_before_a_lost_dispute_are_a_shortfall_a_reversal_settles(api_client, paid):
-    lesson_consumption_record(student_id=paid.student_id, minutes=200, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=paid.student_id, minutes=200, lesson_reference="L-1"
+    )
     dispute_event(api_client, paid, "created", "needs_response")
     assert dispute().held_minutes == 400
 
@@ -176,7 +181,9 @@ def test_minutes_used_before_a_lost_dispute_are_a_shortfall_a_reversal_settles(a
     assert paid.dispute_shortfall_minutes == 200
     assert "200 minutes already used are a shortfall" in paid.review_reason
 
-    lesson_consumption_reverse(student_id=paid.student_id, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=paid.student_id, lesson_reference="L-1"
+    )
 
     paid.refresh_from_db()
     assert unused(paid) == 0
@@ -186,10 +193,14 @@ def test_minutes_used_before_a_lost_dispute_are_a_shortfall_a_reversal_settles(a
 
 
 def test_a_reversed_lesson_tops_up_an_open_dispute_hold(api_client, paid):
-    lesson_consumption_record(student_id=paid.student_id, minutes=200, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=paid.student_id, minutes=200, lesson_reference="L-1"
+    )
     dispute_event(api_client, paid, "created", "needs_response")
 
-    lesson_consumption_reverse(student_id=paid.student_id, lesson_reference="L-1")
+    lesson_consumption_reverse(
+        actor=lesson_recorder(), student_id=paid.student_id, lesson_reference="L-1"
+    )
 
     assert dispute().held_minutes == 600
     assert unused(paid) == 0

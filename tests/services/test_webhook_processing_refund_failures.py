@@ -10,6 +10,7 @@ from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventL
 from finances.services.consumption import lesson_consumption_record
 from finances.services.ledger_verification import ledger_verify
 from tests.factories import PurchaseTransactionFactory
+from tests.support.lesson_recorders import lesson_recorder
 from tests.support.stripe_events import event, post_event, refund_object
 from tests.support.webhook_pipeline_helpers import (
     balance_totals,
@@ -143,7 +144,9 @@ def test_a_refund_still_pending_or_succeeded_changes_nothing(api_client, paid):
 
 
 def test_a_failed_refund_after_lessons_gives_back_only_what_it_took(api_client, paid):
-    lesson_consumption_record(student_id=paid.student_id, minutes=100, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=paid.student_id, minutes=100, lesson_reference="L-1"
+    )
     refund(api_client, paid, 14000)  # takes the 500 unused; 100 are a shortfall
     paid.refresh_from_db()
     assert paid.refund_shortfall_minutes == 100
