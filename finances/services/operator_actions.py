@@ -6,6 +6,7 @@ and its records say through what it acted (`details["via"]`). A person always ne
 explicit permission, whatever the admin showed them.
 """
 
+from accounts.models import User
 from core.errors import PermissionDeniedError
 from finances.models import OperatorAction, PurchaseTransaction, WebhookEventLog
 
@@ -17,7 +18,7 @@ REPLAY_PERMISSION = "finances.replay_webhookeventlog"
 WEBHOOK_HEALTH_PERMISSION = "finances.view_webhookeventlog"
 
 
-def operator_permission_require(*, actor, permission: str) -> None:
+def operator_permission_require(*, actor: User | None, permission: str) -> None:
     """Raises `PermissionDeniedError` (403) unless `actor` is the system or holds it."""
     if actor is None:
         return
@@ -27,7 +28,7 @@ def operator_permission_require(*, actor, permission: str) -> None:
 
 def operator_action_record(
     *,
-    actor,
+    actor: User | None,
     action: str,
     purchase: PurchaseTransaction | None = None,
     event: WebhookEventLog | None = None,

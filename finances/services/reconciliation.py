@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
+from accounts.models import User
 from finances import stripe_gateway
 from finances.errors import PaymentProviderError
 from finances.models import OperatorAction, PurchaseTransaction, WebhookEventLog
@@ -69,7 +70,9 @@ class ReconciliationRun:
         )
 
 
-def purchase_reconcile(*, purchase: PurchaseTransaction, actor=None) -> PurchaseReconciliation:
+def purchase_reconcile(
+    *, purchase: PurchaseTransaction, actor: User | None = None
+) -> PurchaseReconciliation:
     """Brings one purchase in line with Stripe. A person (`actor`) needs
     `finances.reconcile_purchasetransaction`, checked before Stripe is asked, and is
     recorded; `actor=None` is the system (commands record their runs themselves)."""

@@ -2,6 +2,7 @@
 
 import logging
 
+from accounts.models import User
 from core.errors import ApplicationError
 from finances import stripe_gateway
 from finances.models import OperatorAction, PurchaseTransaction
@@ -17,7 +18,11 @@ logger = logging.getLogger(__name__)
 
 
 def purchase_refund_at_stripe(
-    *, purchase: PurchaseTransaction, amount_cents: int | None = None, actor, reason: str
+    *,
+    purchase: PurchaseTransaction,
+    amount_cents: int | None = None,
+    actor: User | None,
+    reason: str,
 ) -> PurchaseReconciliation:
     """Refunds `amount_cents` (default: all that is left) and applies it at once.
 

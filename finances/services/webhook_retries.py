@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from finances.models import OperatorAction, WebhookEventLog
 from finances.services.operator_actions import (
     REPLAY_PERMISSION,
@@ -119,7 +120,7 @@ def webhook_events_retry(
     event_type: str | None = None,
     dry_run: bool = False,
     limit: int = 500,
-    actor=None,
+    actor: User | None = None,
     via: str | None = None,
 ) -> RetryRun:
     """A person (`actor`) needs `finances.replay_webhookeventlog`, checked before anything
@@ -152,7 +153,7 @@ def webhook_events_retry(
 
 
 def webhook_replay_record(
-    *, actor, event_log_id: int, receipt: WebhookReceipt, via: str | None
+    *, actor: User | None, event_log_id: int, receipt: WebhookReceipt, via: str | None
 ) -> None:
     operator_action_record(
         actor=actor,

@@ -364,7 +364,9 @@ def stripe_cli_instructions(*, base_url: str) -> str:
 
   1. Forward Stripe's events to this deployment (prints a whsec_... signing secret):
        stripe listen --forward-to {url}
-     Start the server with that secret: STRIPE_WEBHOOK_SECRET=whsec_... make run
+     Start the server with that secret (DJANGO_DEBUG=true: a development run; without
+     it real Stripe needs DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS as in production):
+       DJANGO_DEBUG=true STRIPE_WEBHOOK_SECRET=whsec_... make run
      (keep the existing secret too while rolling: STRIPE_WEBHOOK_SECRETS=whsec_new,whsec_old)
 
   2. Trigger events (their PaymentIntents are not ours, so they are logged as IGNORED):
