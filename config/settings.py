@@ -330,6 +330,17 @@ NOTIFICATION_STALE_SENDING_SECONDS = env.int("NOTIFICATION_STALE_SENDING_SECONDS
 # Days before a lot expires that its owner is reminded of its unused hours.
 EXPIRY_REMINDER_DAYS = env.int("EXPIRY_REMINDER_DAYS", default=3)
 
+# --- Outbound webhook to the platform (optional; the signals of finances/signals.py) --
+PLATFORM_WEBHOOK_URL = env.str("PLATFORM_WEBHOOK_URL", default="")
+PLATFORM_WEBHOOK_SECRET = env.str("PLATFORM_WEBHOOK_SECRET", default="")
+if PLATFORM_WEBHOOK_URL and not PLATFORM_WEBHOOK_SECRET:
+    raise environ.ImproperlyConfigured("PLATFORM_WEBHOOK_URL needs PLATFORM_WEBHOOK_SECRET.")
+PLATFORM_WEBHOOK_TIMEOUT_SECONDS = env.float("PLATFORM_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+PLATFORM_WEBHOOK_MAX_ATTEMPTS = env.int("PLATFORM_WEBHOOK_MAX_ATTEMPTS", default=8)
+PLATFORM_WEBHOOK_RETRY_BACKOFF_SECONDS = env.int(
+    "PLATFORM_WEBHOOK_RETRY_BACKOFF_SECONDS", default=60
+)
+
 # --- `make run` (scripts/run.sh reads these through `manage.py runinfo`) --------------
 RUN_HOST = env.str("HOST", default="127.0.0.1")
 RUN_PORT = env.int("PORT", default=8000)

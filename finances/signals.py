@@ -31,8 +31,22 @@ hours_expiring_soon = Signal()
 hours_expired = Signal()
 
 
+EVENT_TYPES = {
+    purchase_completed: "purchase.completed",
+    hours_credited: "hours.credited",
+    purchase_refunded: "purchase.refunded",
+    purchase_disputed: "purchase.disputed",
+    hours_expiring_soon: "hours.expiring_soon",
+    hours_expired: "hours.expired",
+}
+
+
 def signal_send_on_commit(signal: Signal, **payload) -> None:
-    """Sends `signal` after the current transaction commits (at once outside one)."""
+    """Sends `signal` after the current transaction commits (at once outside one), and
+    enqueues its platform webhook in the transaction itself (when configured)."""
+    from finances.services.platform_webhooks import platform_webhook_enqueue
+
+    platform_webhook_enqueue(event_type=EVENT_TYPES[signal], payload=payload)
 
     def send() -> None:
         for receiver, result in signal.send_robust(sender="finances", **payload):

@@ -13,6 +13,7 @@ from finances.schedules import SCHEDULES
 
 # Schedules whose function lives here are ours: one no longer listed is removed.
 OUR_FUNCTIONS_PREFIXES = ("finances.", "notifications.")
+PLATFORM_WEBHOOK_RETRY = "finances.services.platform_webhooks.platform_webhook_deliver"
 
 
 @dataclass
@@ -69,7 +70,9 @@ def schedules_sync() -> ScheduleSync:
         ours = Q()
         for prefix in OUR_FUNCTIONS_PREFIXES:
             ours |= Q(func__startswith=prefix)
-        for schedule in Schedule.objects.filter(ours).exclude(name__in=listed):
+        # A platform webhook's next attempt is a one-off schedule, not ours to remove.
+        periodic = Schedule.objects.filter(ours).exclude(func=PLATFORM_WEBHOOK_RETRY)
+        for schedule in periodic.exclude(name__in=listed):
             result.removed.append(schedule.name or str(schedule.pk))
             schedule.delete()
     return result
