@@ -27,7 +27,11 @@ from finances.errors import (
     PaymentProviderUnavailable,
     WebhookSignatureInvalid,
 )
-from finances.stripe_payloads import PaymentIntentData, payment_intent_parse
+from finances.stripe_payloads import (
+    MalformedStripeObject,
+    PaymentIntentData,
+    payment_intent_parse,
+)
 from finances.stripe_signature import signature_header_parse, signature_matches
 
 logger = logging.getLogger(__name__)
@@ -265,6 +269,61 @@ def events_list(*, created_after: int, page_size: int = 100) -> list[dict]:
     _assert_no_transaction_open()
     page = _client().v1.events.list(params={"created": {"gt": created_after}, "limit": page_size})
     return [event.to_dict() for event in page.auto_paging_iter()]
+
+
+@dataclass(frozen=True)
+class WebhookEndpointData:
+    id: str
+    url: str
+    enabled_events: tuple[str, ...]
+    api_version: str | None
+    created: bool  # False: an existing endpoint with this URL was found (and updated)
+    updated: bool
+    secret: str | None = None  # Stripe shows the signing secret only when creating
+
+
+@_translate_stripe_errors
+def webhook_endpoint_upsert(
+    *, url: str, enabled_events: Sequence[str], api_version: str
+) -> WebhookEndpointData:
+    """The endpoint with this URL gets exactly `enabled_events`; created with `api_version`
+    when there is none. Stripe cannot change an existing endpoint's API version: the caller
+    compares the returned `api_version`."""
+    _assert_no_transaction_open()
+    endpoints = _client().v1.webhook_endpoints
+    wanted = sorted(enabled_events)
+    existing = next(
+        (
+            endpoint.to_dict()
+            for endpoint in endpoints.list(params={"limit": 100}).auto_paging_iter()
+            if endpoint.url == url
+        ),
+        None,
+    )
+    if existing is None:
+        result = endpoints.create(
+            params={"url": url, "enabled_events": wanted, "api_version": api_version},
+            options={"idempotency_key": f"webhook-endpoint:{url}:{','.join(wanted)}"},
+        ).to_dict()
+        return _webhook_endpoint(result, created=True, updated=False)
+    if sorted(existing.get("enabled_events") or []) == wanted:
+        return _webhook_endpoint(existing, created=False, updated=False)
+    result = endpoints.update(existing["id"], params={"enabled_events": wanted}).to_dict()
+    return _webhook_endpoint(result, created=False, updated=True)
+
+
+def _webhook_endpoint(document: dict, *, created: bool, updated: bool) -> WebhookEndpointData:
+    if not isinstance(document.get("id"), str) or not isinstance(document.get("url"), str):
+        raise MalformedStripeObject("a webhook endpoint needs an id and a url")
+    return WebhookEndpointData(
+        id=document["id"],
+        url=document["url"],
+        enabled_events=tuple(document.get("enabled_events") or ()),
+        api_version=document.get("api_version"),
+        created=created,
+        updated=updated,
+        secret=document.get("secret") if created else None,
+    )
 
 
 @_translate_stripe_errors

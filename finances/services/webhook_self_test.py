@@ -7,6 +7,7 @@ checks their *effects* in the database: statuses, the ledger, one credit only.
 
 import json
 import re
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from finances.models import (
     WebhookEventLog,
 )
 from finances.services.purchases import purchase_initiate
+from finances.webhooks.events import WEBHOOK_ENDPOINT_EVENTS
 
 # Reserved (RFC 2606 `.invalid`): no real person has an address here.
 TEST_EMAIL_DOMAIN = "test-data.invalid"
@@ -360,6 +362,7 @@ def self_test_endpoint_run(report: SelfTestReport, *, base_url: str | None) -> N
 
 def stripe_cli_instructions(*, base_url: str) -> str:
     url = base_url.rstrip("/") + webhook_path()
+    events = textwrap.fill(", ".join(WEBHOOK_ENDPOINT_EVENTS), width=88, subsequent_indent=" " * 15)
     return f"""Testing with the Stripe CLI (https://docs.stripe.com/stripe-cli), test mode:
 
   1. Forward Stripe's events to this deployment (prints a whsec_... signing secret):
@@ -382,8 +385,9 @@ def stripe_cli_instructions(*, base_url: str) -> str:
        stripe events resend <evt_id> --webhook-endpoint <we_id>
      or, with `stripe listen` running: stripe events resend <evt_id>
 
-  5. In production, create the endpoint in the Dashboard (Developers → Webhooks):
+  5. In production, create the endpoint (or bring it up to date) with
+       manage.py stripe_webhook_endpoint --url {url}
+     or in the Dashboard (Developers → Webhooks):
        URL:    {url}
-       Events: payment_intent.succeeded, payment_intent.payment_failed,
-               payment_intent.canceled, payment_intent.processing, charge.refunded
+       Events: {events}
 """

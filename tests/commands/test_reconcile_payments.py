@@ -212,3 +212,16 @@ def test_from_a_shell_a_bad_date_exits_non_zero_with_a_message_not_a_traceback(c
     assert result.exit_code != 0
     assert "last week" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_max_purchases_bounds_the_run_open_purchases_first(quiet_localstripe):
+    paid = _hour_ago(initiated_purchase())
+    quiet_localstripe.pay(paid.stripe_payment_intent_id)
+    _run("--events-since-hours", "0")  # paid is COMPLETED now; checked on every run
+    still_open = _hour_ago(initiated_purchase())
+
+    output, _ = _run("--events-since-hours", "0", "--max-purchases", "1")
+
+    assert output.splitlines()[-1].startswith("Checked 1 purchases")
+    still_open.refresh_from_db()
+    assert still_open.last_reconciled_at is not None

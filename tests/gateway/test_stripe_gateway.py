@@ -253,6 +253,9 @@ GATEWAY_CALLS = {
     "payment_intents_find_by_metadata": lambda: stripe_gateway.payment_intents_find_by_metadata(
         key="transaction_id", value="tx", created_around=datetime.now(UTC)
     ),
+    "webhook_endpoint_upsert": lambda: stripe_gateway.webhook_endpoint_upsert(
+        url="https://x.example/hook", enabled_events=["charge.refunded"], api_version="2024-06-20"
+    ),
 }
 
 

@@ -37,6 +37,13 @@ class Command(BaseCommand):
             help="Skip completed purchases (their refunds are not checked).",
         )
         parser.add_argument(
+            "--max-purchases",
+            type=int,
+            default=None,
+            help="Ask Stripe about at most this many purchases, open ones first "
+            "(default RECONCILE_MAX_PURCHASES_PER_RUN).",
+        )
+        parser.add_argument(
             "--events-since-hours",
             type=int,
             default=72,
@@ -52,6 +59,7 @@ class Command(BaseCommand):
             created_from=since,
             created_until=options["until"],
             include_completed=not options["open_only"],
+            limit=options["max_purchases"],
             events_since=(
                 timedelta(hours=options["events_since_hours"])
                 if options["events_since_hours"]
