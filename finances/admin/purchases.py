@@ -228,16 +228,14 @@ class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
             )
         return None
 
-    @admin.action(description="Expire abandoned checkouts")
+    @admin.action(description="Expire abandoned checkouts", permissions=["reconcile"])
     def expire_abandoned_checkouts(self, request, queryset):
         """The selected PENDING/FAILED purchases older than CHECKOUT_EXPIRY_HOURS, as
         `manage.py expire_abandoned_checkouts` would treat them; others are skipped."""
-        if not request.user.has_perm("finances.reconcile_purchasetransaction"):
-            self.message_user(
-                request, "You may not reconcile purchases with Stripe.", messages.ERROR
-            )
-            return
-        run = abandoned_checkouts_expire(purchase_ids=queryset.values_list("pk", flat=True))
+        self.permission_require(request, RECONCILE_PERMISSION)
+        run = abandoned_checkouts_expire(
+            purchase_ids=queryset.values_list("pk", flat=True), actor=request.user
+        )
         logger.info(
             "admin.checkouts_expired",
             extra={"user_id": request.user.pk, "purchases": len(run.results)},

@@ -30,7 +30,12 @@ from django.utils import timezone
 from finances import stripe_gateway
 from finances.errors import PaymentProviderError
 from finances.locks import purchase_transaction_lock
-from finances.models import PurchaseTransaction
+from finances.models import OperatorAction, PurchaseTransaction
+from finances.services.operator_actions import (
+    RECONCILE_PERMISSION,
+    operator_action_record,
+    operator_permission_require,
+)
 from finances.services.payments import OutcomeKind, confirm_payment_completion
 from finances.state_machine import PaymentReport, transition_for
 from finances.stripe_payloads import MalformedStripeObject, PaymentIntentData
@@ -104,14 +109,27 @@ def abandoned_checkouts_expire(
     limit: int = 200,
     older_than: timedelta | None = None,
     purchase_ids=None,
+    actor=None,
 ) -> CheckoutExpiryRun:
-    """Expires at most `limit` abandoned checkouts; `dry_run` reads Stripe, changes nothing."""
+    """Expires at most `limit` abandoned checkouts; `dry_run` reads Stripe, changes nothing.
+
+    A person (`actor`) needs `finances.reconcile_purchasetransaction`, checked before Stripe
+    is asked, and each purchase they expire is recorded; `actor=None` is the system."""
+    operator_permission_require(actor=actor, permission=RECONCILE_PERMISSION)
     now = now or timezone.now()
     older_than = older_than or timedelta(hours=settings.CHECKOUT_EXPIRY_HOURS)
     run = CheckoutExpiryRun(dry_run=dry_run)
     candidates = abandoned_checkouts(now=now, older_than=older_than, purchase_ids=purchase_ids)
     for purchase in list(candidates[:limit]):
-        run.results.append(abandoned_checkout_expire(purchase=purchase, now=now, dry_run=dry_run))
+        result = abandoned_checkout_expire(purchase=purchase, now=now, dry_run=dry_run)
+        run.results.append(result)
+        if actor is not None and not dry_run:
+            operator_action_record(
+                actor=actor,
+                action=OperatorAction.Action.EXPIRE,
+                purchase=purchase,
+                details={"via": "admin", "action": result.action, "message": result.message},
+            )
     return run
 
 

@@ -3,15 +3,19 @@ the admin action and by the service: staff who may only look cannot refund, reco
 retry (not through the page, not by a forged POST, not by calling the service), and every
 action that did happen is recorded with who and why."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from core.errors import PermissionDeniedError
 from finances.models import OperatorAction, PurchaseTransaction, WebhookEventLog
+from finances.services.checkouts import abandoned_checkouts_expire
 from finances.services.reconciliation import purchase_reconcile
 from finances.services.refunds import purchase_refund_at_stripe
 from finances.services.webhook_retries import webhook_events_retry
@@ -307,3 +311,18 @@ def test_the_reconcile_command_records_each_purchase_it_changed(quiet_localstrip
     assert (audit.actor, audit.action, audit.purchase) == (None, Action.RECONCILE, purchase)
     assert audit.details["via"] == "command"
     assert untouched.operator_actions.count() == 0
+
+
+def test_expiring_checkouts_through_the_service_without_the_permission_never_reaches_stripe(
+    recording_stripe,
+):
+    purchase = PurchaseTransactionFactory()
+    a_day_later = timezone.now() + timedelta(hours=25)
+
+    with pytest.raises(PermissionDeniedError):
+        abandoned_checkouts_expire(now=a_day_later, purchase_ids=[purchase.pk], actor=viewer())
+
+    assert recording_stripe.requests == []
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseTransaction.Status.PENDING
+    assert not OperatorAction.objects.exists()
