@@ -1,1 +1,1 @@
-from finances.admin import balances, plans, purchases, webhooks  # noqa: F401
+from finances.admin import balances, disputes, plans, purchases, webhooks  # noqa: F401

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from core.errors import ApplicationError
+from finances.admin.disputes import DisputeInline, OpenDisputeFilter
 from finances.admin.display import euros, hours, pretty_json
 from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
 from finances.services.reconciliation import purchase_reconcile
@@ -44,7 +45,14 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
         "paid_at",
         "expires_at",
     ]
-    list_filter = ["status", "plan_type", "needs_review", "livemode", "created_at"]
+    list_filter = [
+        "status",
+        "plan_type",
+        "needs_review",
+        OpenDisputeFilter,
+        "livemode",
+        "created_at",
+    ]
     search_fields = [
         "=id",
         "student__email",
@@ -55,7 +63,7 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["student"]
     actions = ["reconcile_with_stripe", "refund_in_full"]
-    inlines = [LedgerEntryInline, WebhookEventInline]
+    inlines = [LedgerEntryInline, DisputeInline, WebhookEventInline]
     fields = [
         "id",
         "status",
@@ -68,10 +76,15 @@ class PurchaseTransactionAdmin(admin.ModelAdmin):
         "hours_display",
         "amount_display",
         "refunded_display",
+        # What refunds and lost disputes could not take yet (taken when minutes return).
+        "refund_shortfall_minutes",
+        "dispute_shortfall_minutes",
+        "failed_refund_ids",
         "validity_days",
         "billing_period",
         "stripe_payment_intent_id",
         "stripe_customer_id",
+        "stripe_charge_id",
         "livemode",
         "failure_reason",
         "needs_review",

@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from finances.models import (
+    Dispute,
     HoursLedgerEntry,
     PricingPlan,
     PurchaseTransaction,
@@ -55,6 +56,13 @@ def one_of_everything(completed_purchase):
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
     failed_event(purchase_not_saved_yet())
+    Dispute.objects.create(
+        stripe_dispute_id="dp_admin",
+        purchase=completed_purchase,
+        amount_cents=100,
+        currency="EUR",
+        stripe_status="needs_response",
+    )
     return completed_purchase
 
 
@@ -72,6 +80,7 @@ def test_every_admin_model_is_covered_here():
         "accounts.User",
         "auth.Group",
         "authtoken.TokenProxy",
+        "finances.Dispute",
         "finances.HoursLedgerEntry",
         "finances.PricingPlan",
         "finances.PurchaseTransaction",
@@ -188,7 +197,7 @@ def _inline_management_forms(purchase) -> dict[str, str]:
         purchase.ledger_entries.order_by("created_at", "id").values_list("pk", flat=True)
     )
     forms = {}
-    for prefix, ids in (("ledger_entries", entry_ids), ("webhook_events", [])):
+    for prefix, ids in (("ledger_entries", entry_ids), ("disputes", []), ("webhook_events", [])):
         forms.update(
             {
                 f"{prefix}-TOTAL_FORMS": str(len(ids)),
