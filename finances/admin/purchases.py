@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from core.errors import ApplicationError
-from finances.admin.disputes import DisputeInline, OpenDisputeFilter
 from finances.admin.display import euros, hours, pretty_json
+from finances.admin.disputes import DisputeInline, OpenDisputeFilter
 from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
 from finances.services.reconciliation import purchase_reconcile
 from finances.services.refunds import purchase_refund_at_stripe
