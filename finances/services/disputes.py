@@ -132,6 +132,28 @@ def dispute_apply(
         )
 
 
+def purchase_disputes_after_credit(
+    *, purchase: PurchaseTransaction, source_event_id: str = ""
+) -> None:
+    """A dispute reported before the payment's success (out of order) applies once the
+    lot is credited: an open one holds, a lost one takes its share. Caller holds the
+    purchase lock."""
+    for record in purchase.disputes.order_by("created_at"):
+        if record.outcome == Outcome.OPEN and record.held_minutes == 0:
+            _hold(purchase, record, source_event_id=source_event_id)
+        elif record.outcome == Outcome.LOST and not _loss_entered(purchase, record):
+            record.outcome = Outcome.OPEN  # taken again as a loss, now that there are hours
+            _dispute_lost(purchase, record, source_event_id=source_event_id)
+
+
+def _loss_entered(purchase: PurchaseTransaction, record: Dispute) -> bool:
+    return HoursLedgerEntry.objects.filter(
+        purchase_transaction=purchase,
+        entry_type=EntryType.DISPUTE_LOSS,
+        idempotency_key__startswith=f"dispute_loss:{record.stripe_dispute_id}:",
+    ).exists()
+
+
 def _entry(purchase, record, *, entry_type: str, minutes: int, amount_cents: int = 0, **kwargs):
     entries = lot_totals(purchase_transaction_id=purchase.pk)["entries"]
     return ledger_entry_append(
@@ -145,7 +167,7 @@ def _entry(purchase, record, *, entry_type: str, minutes: int, amount_cents: int
     )
 
 
-def _dispute_open(purchase: PurchaseTransaction, record: Dispute, *, source_event_id: str) -> None:
+def _hold(purchase: PurchaseTransaction, record: Dispute, *, source_event_id: str) -> int:
     held = 0
     if purchase.status in _CREDITED:
         student_balance_lock(student_id=purchase.student_id)
@@ -162,6 +184,11 @@ def _dispute_open(purchase: PurchaseTransaction, record: Dispute, *, source_even
         )
         record.held_minutes = held
         record.save(update_fields=["held_minutes", "updated_at"])
+    return held
+
+
+def _dispute_open(purchase: PurchaseTransaction, record: Dispute, *, source_event_id: str) -> None:
+    held = _hold(purchase, record, source_event_id=source_event_id)
     due = (
         record.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC")
         if record.evidence_due_by

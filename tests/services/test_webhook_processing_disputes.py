@@ -211,3 +211,22 @@ def test_a_dispute_of_a_charge_we_do_not_know_is_ignored(api_client, paid):
     assert response.status_code == 200
     assert WebhookEventLog.objects.get(stripe_event_id=document["id"]).status == "IGNORED"
     assert not Dispute.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "unused_after"), [("needs_response", 0), ("lost", 0), ("won", 600)]
+)
+def test_a_dispute_reported_before_the_payment_success_applies_once_credited(
+    api_client, status, unused_after
+):
+    purchase = PurchaseTransactionFactory()
+    success = succeeded_event(purchase)
+    dispute_event(
+        api_client, purchase, "closed" if status != "needs_response" else "created", status
+    )
+    assert not ledger_rows(purchase)
+
+    assert post_event(api_client, success).status_code == 200
+
+    assert unused(purchase) == unused_after
+    assert_clean()
