@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from finances.models import PurchaseTransaction
+from finances.models import Dispute, PurchaseTransaction
 from finances.services.reconciliation import purchase_reconcile
 from tests.factories import (
     GuestUserFactory,
@@ -55,6 +55,13 @@ def records():
     purchase = PurchaseTransactionFactory()
     purchase_pay(purchase)
     WebhookEventLogFactory()
+    Dispute.objects.create(
+        stripe_dispute_id="dp_access",
+        purchase=purchase,
+        amount_cents=100,
+        currency="EUR",
+        stripe_status="needs_response",
+    )
     return purchase
 
 
@@ -70,13 +77,14 @@ def test_every_finances_model_and_its_records_are_covered(records):
     pages = admin_pages()
 
     assert {model._meta.model_name for model in finances_models()} == {
+        "dispute",
         "hoursledgerentry",
         "pricingplan",
         "purchasetransaction",
         "studentaccountbalance",
         "webhookeventlog",
     }
-    assert len([page for page in pages if page.endswith("/change/")]) == 5
+    assert len([page for page in pages if page.endswith("/change/")]) == 6
 
 
 @pytest.mark.parametrize("kind", sorted(NOT_STAFF))
