@@ -32,6 +32,7 @@ from finances.locks import (
     student_balance_lock,
 )
 from finances.models import Dispute, HoursLedgerEntry, PurchaseTransaction
+from finances.services.expiry import hours_lot_expire
 from finances.services.ledger import ledger_entry_append, lot_totals
 from finances.services.payment_outcomes import OutcomeKind, PaymentOutcome, purchase_flag
 from finances.services.shortfalls import dispute_share_minutes
@@ -228,6 +229,8 @@ def _dispute_won(purchase: PurchaseTransaction, record: Dispute, *, source_event
     record.outcome = Outcome.WON
     record.closed_at = timezone.now()
     record.save(update_fields=["held_minutes", "outcome", "closed_at", "updated_at"])
+    if released and purchase.is_expired:  # the lot expired meanwhile: so do these minutes
+        hours_lot_expire(purchase=purchase, note=f"Released by dispute {record.stripe_dispute_id}")
     purchase_flag(
         purchase,
         f"Dispute {record.stripe_dispute_id} won: {released} minutes released.",

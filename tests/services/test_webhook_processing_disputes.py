@@ -1,7 +1,7 @@
 """charge.dispute.* through the signed webhook endpoint: unused hours held while a
 dispute is open, released when it is won, gone when it is lost; once, in any order."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -229,4 +229,15 @@ def test_a_dispute_reported_before_the_payment_success_applies_once_credited(
     assert post_event(api_client, success).status_code == 200
 
     assert unused(purchase) == unused_after
+    assert_clean()
+
+
+def test_minutes_released_after_the_lot_expired_expire_again_at_once(api_client, paid, frozen):
+    dispute_event(api_client, paid, "created", "needs_response")
+    frozen.shift(paid.expires_at - NOW + timedelta(days=1))
+
+    dispute_event(api_client, paid, "closed", "won")
+
+    assert unused(paid) == 0
+    assert ledger_rows(paid)[-1] == (EntryType.EXPIRY, -600, 0)
     assert_clean()
