@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 
 from finances.models import Dispute, HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
 from finances.services.consumption import (
@@ -12,6 +13,7 @@ from finances.services.consumption import (
     lesson_consumption_record,
     lesson_consumption_reverse,
 )
+from finances.services.ledger import ledger_entry_append
 from finances.services.ledger_verification import ledger_verify
 from tests.factories import PurchaseTransactionFactory
 from tests.support.stripe_events import dispute_object, event, post_event
@@ -241,3 +243,29 @@ def test_minutes_released_after_the_lot_expired_expire_again_at_once(api_client,
     assert unused(paid) == 0
     assert ledger_rows(paid)[-1] == (EntryType.EXPIRY, -600, 0)
     assert_clean()
+
+
+def test_verify_ledger_catches_a_hold_no_open_dispute_explains(api_client, paid):
+    dispute_event(api_client, paid, "created", "needs_response")
+    Dispute.objects.filter(pk=dispute().pk).update(outcome=Outcome.WON, held_minutes=0)
+
+    problems = ledger_verify().problems
+
+    assert any("600 minutes on hold, its open disputes hold 0" in p for p in problems), problems
+
+
+def test_verify_ledger_catches_usable_minutes_on_a_lost_lot(api_client, paid):
+    lesson_consumption_record(student_id=paid.student_id, minutes=60, lesson_reference="L-1")
+    dispute_event(api_client, paid, "closed", "lost")
+    with transaction.atomic():  # minutes back without settling the shortfall
+        ledger_entry_append(
+            student_id=paid.student_id,
+            purchase_transaction_id=paid.pk,
+            entry_type=EntryType.DEBIT_REVERSAL,
+            minutes=60,
+            idempotency_key="test:minutes-back",
+        )
+
+    problems = ledger_verify().problems
+
+    assert any("60 usable minutes, more than the 0" in p for p in problems), problems
