@@ -1,1 +1,8 @@
-from finances.admin import balances, operator_actions, plans, purchases, webhooks  # noqa: F401
+from finances.admin import (  # noqa: F401
+    balances,
+    disputes,
+    operator_actions,
+    plans,
+    purchases,
+    webhooks,
+)

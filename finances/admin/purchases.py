@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 
 from core.errors import ApplicationError
 from finances.admin.display import euros, hours, pretty_json
+from finances.admin.disputes import DisputeInline, OpenDisputeFilter
 from finances.admin.permissions import ActionPermissionsMixin
 from finances.models import HoursLedgerEntry, OperatorAction, PurchaseTransaction, WebhookEventLog
 from finances.services.checkouts import ExpiryAction, abandoned_checkouts_expire
@@ -100,7 +101,14 @@ class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
         "paid_at",
         "expires_at",
     ]
-    list_filter = ["status", "plan_type", "needs_review", "livemode", "created_at"]
+    list_filter = [
+        "status",
+        "plan_type",
+        "needs_review",
+        OpenDisputeFilter,
+        "livemode",
+        "created_at",
+    ]
     search_fields = [
         "=id",
         "student__email",
@@ -111,7 +119,7 @@ class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["student"]
     actions = ["reconcile_with_stripe", "refund_in_full", "expire_abandoned_checkouts"]
-    inlines = [LedgerEntryInline, WebhookEventInline, OperatorActionInline]
+    inlines = [LedgerEntryInline, DisputeInline, WebhookEventInline, OperatorActionInline]
     fields = [
         "id",
         "status",
@@ -124,10 +132,15 @@ class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
         "hours_display",
         "amount_display",
         "refunded_display",
+        # What refunds and lost disputes could not take yet (taken when minutes return).
+        "refund_shortfall_minutes",
+        "dispute_shortfall_minutes",
+        "failed_refund_ids",
         "validity_days",
         "billing_period",
         "stripe_payment_intent_id",
         "stripe_customer_id",
+        "stripe_charge_id",
         "livemode",
         "failure_reason",
         "needs_review",

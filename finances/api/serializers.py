@@ -142,6 +142,10 @@ class BalanceTotalsSerializer(serializers.Serializer):
     hours_consumed = HoursField(source="consumed_minutes")
     hours_refunded = HoursField(source="refunded_minutes")
     hours_expired = HoursField(source="expired_minutes")
+    hours_on_hold = HoursField(
+        source="held_minutes",
+        help_text="Unused hours held while a dispute of their payment is open; not available.",
+    )
     hours_remaining = HoursField(source="remaining_minutes")
 
 

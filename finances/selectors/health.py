@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from finances import stripe_gateway
 from finances.models import WebhookEventLog
+from finances.selectors.disputes import disputes_open_summary
 from finances.selectors.schedules import schedule_statuses
 
 STRIPE_CHECK_CACHE_KEY = "health:stripe"
@@ -82,6 +83,15 @@ def _stripe() -> dict:
     return {"checked_at": cached["checked_at"], "api_base": settings.STRIPE_API_BASE}
 
 
+def _disputes() -> dict:
+    """For operators only: open disputes never make the instance unhealthy."""
+    disputes = disputes_open_summary()
+    return {
+        "open_disputes": disputes.count,
+        "disputed_amount_cents": disputes.amount_cents_by_currency,
+    }
+
+
 def _webhooks() -> dict:
     unfinished = WebhookEventLog.objects.unfinished()
     oldest = unfinished.order_by("received_at").values_list("received_at", flat=True).first()
@@ -90,6 +100,7 @@ def _webhooks() -> dict:
         "backlog": unfinished.count(),
         "oldest_unfinished_age_seconds": round(age, 1),
         "failed_needing_attention": WebhookEventLog.objects.needing_attention().count(),
+        **_disputes(),
     }
     if age > settings.WEBHOOK_BACKLOG_ALERT_SECONDS:
         raise HealthCheckFailed(

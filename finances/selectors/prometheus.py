@@ -4,6 +4,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from finances.models import PurchaseTransaction, WebhookEventLog
+from finances.selectors.disputes import disputes_open_summary
 from finances.selectors.schedules import schedule_statuses
 from finances.selectors.webhooks import webhook_metrics
 
@@ -83,6 +84,22 @@ class _FinancesCollector:
             .exclude(is_test_data=True)
             .count(),
         )
+        yield from _dispute_metrics()
+
+
+def _dispute_metrics():
+    disputes = disputes_open_summary()
+    yield GaugeMetricFamily(
+        "aprende_disputes_open", "Disputes Stripe has not decided yet.", value=disputes.count
+    )
+    disputed = GaugeMetricFamily(
+        "aprende_disputed_amount_cents",
+        "Money in open disputes, by currency.",
+        labels=["currency"],
+    )
+    for currency, cents in disputes.amount_cents_by_currency.items():
+        disputed.add_metric([currency], cents)
+    yield disputed
 
 
 class _SchedulesCollector:

@@ -32,9 +32,11 @@ from finances.locks import (
     student_balance_lock,
 )
 from finances.models import Dispute, HoursLedgerEntry, PurchaseTransaction
+from finances.services.expiry import hours_lot_expire
 from finances.services.ledger import ledger_entry_append, lot_totals
 from finances.services.payment_outcomes import OutcomeKind, PaymentOutcome, purchase_flag
 from finances.services.shortfalls import dispute_share_minutes
+from finances.signals import purchase_disputed, signal_send_on_commit
 from finances.stripe_payloads import DisputeData
 
 logger = logging.getLogger(__name__)
@@ -116,6 +118,18 @@ def dispute_apply(
             _dispute_won(purchase, record, source_event_id=source_event_id)
         elif target == Outcome.LOST:
             _dispute_lost(purchase, record, source_event_id=source_event_id)
+        signal_send_on_commit(
+            purchase_disputed,
+            purchase_transaction_id=str(purchase.pk),
+            student_id=purchase.student_id,
+            dispute_id=record.stripe_dispute_id,
+            amount_cents=record.amount_cents,
+            currency=record.currency,
+            status=record.stripe_status,
+            outcome=record.outcome,
+            held_minutes=record.held_minutes,
+            lost_minutes=record.lost_minutes,
+        )
         logger.info(
             "dispute.applied",
             extra={
@@ -132,6 +146,28 @@ def dispute_apply(
         )
 
 
+def purchase_disputes_after_credit(
+    *, purchase: PurchaseTransaction, source_event_id: str = ""
+) -> None:
+    """A dispute reported before the payment's success (out of order) applies once the
+    lot is credited: an open one holds, a lost one takes its share. Caller holds the
+    purchase lock."""
+    for record in purchase.disputes.order_by("created_at"):
+        if record.outcome == Outcome.OPEN and record.held_minutes == 0:
+            _hold(purchase, record, source_event_id=source_event_id)
+        elif record.outcome == Outcome.LOST and not _loss_entered(purchase, record):
+            record.outcome = Outcome.OPEN  # taken again as a loss, now that there are hours
+            _dispute_lost(purchase, record, source_event_id=source_event_id)
+
+
+def _loss_entered(purchase: PurchaseTransaction, record: Dispute) -> bool:
+    return HoursLedgerEntry.objects.filter(
+        purchase_transaction=purchase,
+        entry_type=EntryType.DISPUTE_LOSS,
+        idempotency_key__startswith=f"dispute_loss:{record.stripe_dispute_id}:",
+    ).exists()
+
+
 def _entry(purchase, record, *, entry_type: str, minutes: int, amount_cents: int = 0, **kwargs):
     entries = lot_totals(purchase_transaction_id=purchase.pk)["entries"]
     return ledger_entry_append(
@@ -145,7 +181,7 @@ def _entry(purchase, record, *, entry_type: str, minutes: int, amount_cents: int
     )
 
 
-def _dispute_open(purchase: PurchaseTransaction, record: Dispute, *, source_event_id: str) -> None:
+def _hold(purchase: PurchaseTransaction, record: Dispute, *, source_event_id: str) -> int:
     held = 0
     if purchase.status in _CREDITED:
         student_balance_lock(student_id=purchase.student_id)
@@ -162,6 +198,11 @@ def _dispute_open(purchase: PurchaseTransaction, record: Dispute, *, source_even
         )
         record.held_minutes = held
         record.save(update_fields=["held_minutes", "updated_at"])
+    return held
+
+
+def _dispute_open(purchase: PurchaseTransaction, record: Dispute, *, source_event_id: str) -> None:
+    held = _hold(purchase, record, source_event_id=source_event_id)
     due = (
         record.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC")
         if record.evidence_due_by
@@ -201,6 +242,8 @@ def _dispute_won(purchase: PurchaseTransaction, record: Dispute, *, source_event
     record.outcome = Outcome.WON
     record.closed_at = timezone.now()
     record.save(update_fields=["held_minutes", "outcome", "closed_at", "updated_at"])
+    if released and purchase.is_expired:  # the lot expired meanwhile: so do these minutes
+        hours_lot_expire(purchase=purchase, note=f"Released by dispute {record.stripe_dispute_id}")
     purchase_flag(
         purchase,
         f"Dispute {record.stripe_dispute_id} won: {released} minutes released.",

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.services.disputes import purchase_disputes_after_credit
 from finances.services.late_payments import late_payment_reasons
 from finances.services.ledger import ledger_entry_append
 from finances.services.payment_outcomes import (
@@ -122,6 +123,8 @@ def confirm_payment_completion(
         if purchase.refunded_amount_cents:
             # A refund was reported before the success (out-of-order delivery).
             lot_refunds_settle(purchase=purchase, source_event_id=source_event_id)
+        # A dispute reported before the success holds or takes its share now.
+        purchase_disputes_after_credit(purchase=purchase, source_event_id=source_event_id)
         return PaymentOutcome(
             OutcomeKind.APPLIED, "Payment completed and hours credited.", purchase.pk
         )

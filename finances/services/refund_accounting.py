@@ -26,6 +26,7 @@ from finances.locks import (
     student_balance_lock,
 )
 from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.services.expiry import hours_lot_expire
 from finances.services.ledger import ledger_entry_append, lot_totals
 from finances.services.payment_outcomes import (
     OutcomeKind,
@@ -232,5 +233,8 @@ def lot_refunds_settle(
         purchase.save(update_fields=["status", "updated_at"])
         purchase_transition_log(purchase, previous, source_event_id)
     if cents_change < 0:
-        # Minutes came back: a lost dispute's shortfall or an expired lot takes them first.
+        # Minutes came back: a lost dispute's shortfall takes them first; on an expired lot
+        # what is left expires again at once.
         lot_shortfalls_settle(purchase=purchase, note=f"after refund {refund_id} failed")
+        if purchase.is_expired:
+            hours_lot_expire(purchase=purchase, note=f"Returned by failed refund {refund_id}")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from finances.models import (
+    Dispute,
     HoursLedgerEntry,
     OperatorAction,
     PricingPlan,
@@ -74,6 +75,13 @@ def one_of_everything(completed_purchase):
     AccessLog.objects.create(**attempt)
     one_job_of_each_state()
     notification_enqueue(kind="expiry_reminder", object_key="x", recipient="a@b.pt", context={})
+    Dispute.objects.create(
+        stripe_dispute_id="dp_admin",
+        purchase=completed_purchase,
+        amount_cents=100,
+        currency="EUR",
+        stripe_status="needs_response",
+    )
     return completed_purchase
 
 
@@ -99,6 +107,7 @@ def test_every_admin_model_is_covered_here():
         "django_q.OrmQ",
         "django_q.Schedule",
         "django_q.Success",
+        "finances.Dispute",
         "finances.HoursLedgerEntry",
         "finances.OperatorAction",
         "finances.PricingPlan",
@@ -222,6 +231,7 @@ def _inline_management_forms(purchase) -> dict[str, str]:
     forms = {}
     for prefix, ids in (
         ("ledger_entries", entry_ids),
+        ("disputes", []),
         ("webhook_events", []),
         ("operator_actions", []),
     ):

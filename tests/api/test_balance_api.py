@@ -61,6 +61,7 @@ def test_the_balance_shows_hours_as_decimal_strings(client, student, lots):
         "hours_consumed": "0.83",
         "hours_refunded": "0.00",
         "hours_expired": "0.00",
+        "hours_on_hold": "0.00",
         "hours_remaining": "29.17",
     }
 

@@ -21,9 +21,15 @@ import requests
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from finances.models import HoursLedgerEntry, PricingPlan, PurchaseTransaction, WebhookEventLog
+from finances.models import (
+    HoursLedgerEntry,
+    PricingPlan,
+    PurchaseTransaction,
+    WebhookEventLog,
+)
 from finances.services.ledger_verification import ledger_verify
 from finances.services.purchases import purchase_initiate
+from tests.chaos.money_leaving import lessons_plan, money_leaving_events, money_leaving_verdict
 from tests.chaos.servers import ServerPair
 from tests.support.localstripe import LocalStripe
 from tests.support.stripe_events import (
@@ -35,7 +41,16 @@ from tests.support.stripe_events import (
 )
 
 Status = PurchaseTransaction.Status
-FATES = ("paid", "failed_then_paid", "refunded", "partially_refunded", "cancelled")
+FATES = (
+    "paid",
+    "failed_then_paid",
+    "refunded",
+    "partially_refunded",
+    "cancelled",
+    "dispute_won",
+    "dispute_lost",
+    "refund_failed",
+)
 
 
 @dataclass
@@ -53,9 +68,12 @@ class PlannedPurchase:
     @property
     def expected_remaining_minutes(self) -> int:
         minutes = self.purchase.minutes
-        return {"refunded": 0, "cancelled": 0, "partially_refunded": minutes - minutes // 2}.get(
-            self.fate, minutes
-        )
+        return {
+            "refunded": 0,
+            "cancelled": 0,
+            "dispute_lost": 0,
+            "partially_refunded": minutes - minutes // 2,
+        }.get(self.fate, minutes)
 
 
 @dataclass
@@ -74,6 +92,10 @@ class Verdict:
     double_credits: int = 0
     lost_events: int = 0
     wrong_final_states: int = 0
+    lessons_recorded: int = 0
+    lessons_left_unreversed: int = 0
+    usable_minutes_on_refunded_or_lost_lots: int = 0
+    holds_not_released_or_final: int = 0
     ledger_problems: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
 
@@ -84,6 +106,9 @@ class Verdict:
             and self.lost_events == 0
             and self.wrong_final_states == 0
             and self.credits_applied == self.expected_credits
+            and self.lessons_left_unreversed == 0
+            and self.usable_minutes_on_refunded_or_lost_lots == 0
+            and self.holds_not_released_or_final == 0
             and not self.ledger_problems
         )
 
@@ -103,6 +128,16 @@ class Verdict:
             ("double credits (must be 0)", self.double_credits),
             ("lost events (must be 0)", self.lost_events),
             ("wrong final states (must be 0)", self.wrong_final_states),
+            ("lessons recorded (then reversed)", self.lessons_recorded),
+            ("lessons left unreversed (must be 0)", self.lessons_left_unreversed),
+            (
+                "usable minutes on refunded/lost lots (must be 0)",
+                self.usable_minutes_on_refunded_or_lost_lots,
+            ),
+            (
+                "dispute holds neither released nor final (must be 0)",
+                self.holds_not_released_or_final,
+            ),
             ("verify_ledger", "clean" if not self.ledger_problems else self.ledger_problems),
             ("elapsed", f"{self.elapsed_seconds:.1f} s"),
             ("VERDICT", "PASS" if self.passed else "FAIL"),
@@ -161,6 +196,7 @@ def purchases_plan(*, count: int, localstripe: LocalStripe, seed: int) -> list[P
                 item.events.append(
                     event("charge.refunded", charge_object(purchase, amount_refunded=refund[fate]))
                 )
+            item.events += money_leaving_events(purchase, fate, index=index, seed=seed)
         chooser.shuffle(item.events)  # Stripe does not guarantee order
         planned.append(item)
     return planned
@@ -258,12 +294,19 @@ class Storm:
                     self.counts["connections_killed"] += 1
 
     def run(
-        self, *, events: list[dict], copies: int, fault_interval: float, server_kills: int
+        self,
+        *,
+        events: list[dict],
+        copies: int,
+        fault_interval: float,
+        server_kills: int,
+        side_work: list = (),
     ) -> None:
         deliveries = [(document, False) for document in events for _ in range(copies)]
         deliveries += [
             (document, True) for document in self.random.sample(events, k=len(events) // 4)
         ]
+        deliveries += [(work, None) for work in side_work]
         self.random.shuffle(deliveries)
         self._storming.set()
         faults = threading.Thread(
@@ -278,7 +321,14 @@ class Storm:
         faults.start()
         try:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                list(pool.map(lambda item: self._post(item[0], cut_off=item[1]), deliveries))
+                self.side_results = list(
+                    pool.map(
+                        lambda item: (
+                            item[0]() if item[1] is None else self._post(item[0], cut_off=item[1])
+                        ),
+                        deliveries,
+                    )
+                )
         finally:
             self._storming.clear()
             faults.join()
@@ -321,7 +371,11 @@ def chaos_run(
         servers=servers, database_name=connection.settings_dict["NAME"], seed=seed, workers=workers
     )
     storm.run(
-        events=events, copies=copies, fault_interval=fault_interval, server_kills=server_kills
+        events=events,
+        copies=copies,
+        fault_interval=fault_interval,
+        server_kills=server_kills,
+        side_work=lessons_plan(planned, seed=seed),
     )
     storm.redeliver_until_acknowledged()
     # What cron does next: retry what failed, then ask Stripe about the rest.
@@ -384,6 +438,7 @@ def _verdict(planned, events, storm: Storm, started: float) -> Verdict:
             or remaining != item.expected_remaining_minutes
         ):
             verdict.wrong_final_states += 1
+    money_leaving_verdict(verdict, planned)
     verdict.ledger_problems = ledger_verify().problems
     verdict.elapsed_seconds = time.monotonic() - started
     return verdict

@@ -18,7 +18,7 @@ from tests.factories import UserFactory
 from tests.support.concurrent_threads import run_together
 from tests.support.lesson_recorders import lesson_recorder
 from tests.support.operations_helpers import paid_package
-from tests.support.stripe_events import post_event, sign
+from tests.support.stripe_events import dispute_object, event, post_event, refund_object, sign
 from tests.support.webhook_pipeline_helpers import refunded_event
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
@@ -90,3 +90,43 @@ def test_lessons_reversals_and_rising_refunds_of_one_lot_never_deadlock(round_nu
     verification = ledger_verify()
     assert verification.problems == []
     assert verification.is_clean
+
+
+def _signed_delivery(document: dict):
+    body = json.dumps(document)
+    signature = sign(body)
+
+    def deliver() -> int:
+        return post_event(Client(), body, signature=signature).status_code
+
+    return deliver
+
+
+def test_lessons_reversals_disputes_and_refund_failures_of_one_lot_never_deadlock():
+    student = UserFactory()
+    purchase = paid_package(student, minutes=600, price_cents=16000)
+    purchase.refresh_from_db()
+    for index in range(3):
+        lesson_consumption_record(
+            student_id=student.pk, minutes=30, lesson_reference=f"early-{index}"
+        )
+    documents = [
+        event("charge.dispute.created", dispute_object(purchase, dispute_id="dp_race")),
+        event("charge.dispute.funds_withdrawn", dispute_object(purchase, dispute_id="dp_race")),
+        event(
+            "charge.dispute.closed",
+            dispute_object(purchase, dispute_id="dp_race", status="lost", amount=8000),
+        ),
+        refunded_event(purchase, refunded_total_cents=4000),
+        event("refund.failed", refund_object(purchase, amount=4000, refund_id="re_race")),
+    ]
+    work = [_lesson(student.pk, f"lesson-{index}") for index in range(LESSONS)]
+    work += [_reversal(student.pk, f"early-{index}") for index in range(3)]
+    work += [_signed_delivery(document) for document in documents]
+
+    outcomes = run_together(work)
+
+    assert [o.error for o in outcomes if o.error is not None] == []
+    assert [outcome.value for outcome in outcomes[-len(documents) :]] == [200] * len(documents)
+    verification = ledger_verify()
+    assert verification.problems == []

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from finances.models import OperatorAction, PurchaseTransaction
+from finances.models import Dispute, OperatorAction, PurchaseTransaction
 from finances.services.reconciliation import purchase_reconcile
 from tests.factories import (
     GuestUserFactory,
@@ -58,6 +58,13 @@ def records():
     OperatorAction.objects.create(
         actor=StaffUserFactory(), action=OperatorAction.Action.RECONCILE, purchase=purchase
     )
+    Dispute.objects.create(
+        stripe_dispute_id="dp_access",
+        purchase=purchase,
+        amount_cents=100,
+        currency="EUR",
+        stripe_status="needs_response",
+    )
     return purchase
 
 
@@ -73,6 +80,7 @@ def test_every_finances_model_and_its_records_are_covered(records):
     pages = admin_pages()
 
     assert {model._meta.model_name for model in finances_models()} == {
+        "dispute",
         "hoursledgerentry",
         "operatoraction",
         "pricingplan",

@@ -13,6 +13,7 @@ from finances.services.expiry_reminders import expiry_reminders_send
 from tests.factories import PricingPlanFactory, PurchaseTransactionFactory, UserFactory
 from tests.support.operations_helpers import paid_package
 from tests.support.payments import purchase_pay, purchase_refund
+from tests.support.stripe_events import dispute_object, event, post_event
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +202,41 @@ def test_a_failing_receiver_is_logged_and_does_not_undo_the_payment(
 
     assert purchase.status == purchase.Status.COMPLETED
     assert "signal.receiver_failed" in [record.getMessage() for record in caplog.records]
+
+
+def _dispute(api_client, purchase, kind: str, status: str) -> None:
+    document = event(
+        f"charge.dispute.{kind}", dispute_object(purchase, dispute_id="dp_sig", status=status)
+    )
+    assert post_event(api_client, document).status_code == 200
+
+
+def test_a_dispute_sends_disputed_once_per_outcome(
+    received, django_capture_on_commit_callbacks, api_client
+):
+    purchase = _purchase()
+    purchase_pay(purchase)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _dispute(api_client, purchase, "created", "needs_response")
+        _dispute(api_client, purchase, "updated", "under_review")  # still open: nothing new
+        _dispute(api_client, purchase, "closed", "lost")
+        _dispute(api_client, purchase, "closed", "lost")  # a duplicate: nothing new
+
+    disputed = [payload for name, payload in received if name == "purchase_disputed"]
+    assert [(payload["outcome"], payload["status"]) for payload in disputed] == [
+        ("OPEN", "needs_response"),
+        ("LOST", "lost"),
+    ]
+    assert disputed[0] == {
+        "purchase_transaction_id": str(purchase.pk),
+        "student_id": purchase.student_id,
+        "dispute_id": "dp_sig",
+        "amount_cents": 14000,
+        "currency": "EUR",
+        "status": "needs_response",
+        "outcome": "OPEN",
+        "held_minutes": 600,
+        "lost_minutes": 0,
+    }
+    assert (disputed[1]["held_minutes"], disputed[1]["lost_minutes"]) == (0, 600)

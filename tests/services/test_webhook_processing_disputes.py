@@ -1,10 +1,11 @@
 """charge.dispute.* through the signed webhook endpoint: unused hours held while a
 dispute is open, released when it is won, gone when it is lost; once, in any order."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 
 from finances.models import Dispute, HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
 from finances.services.consumption import (
@@ -12,6 +13,7 @@ from finances.services.consumption import (
     lesson_consumption_record,
     lesson_consumption_reverse,
 )
+from finances.services.ledger import ledger_entry_append
 from finances.services.ledger_verification import ledger_verify
 from tests.factories import PurchaseTransactionFactory
 from tests.support.lesson_recorders import lesson_recorder
@@ -222,3 +224,59 @@ def test_a_dispute_of_a_charge_we_do_not_know_is_ignored(api_client, paid):
     assert response.status_code == 200
     assert WebhookEventLog.objects.get(stripe_event_id=document["id"]).status == "IGNORED"
     assert not Dispute.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "unused_after"), [("needs_response", 0), ("lost", 0), ("won", 600)]
+)
+def test_a_dispute_reported_before_the_payment_success_applies_once_credited(
+    api_client, status, unused_after
+):
+    purchase = PurchaseTransactionFactory()
+    success = succeeded_event(purchase)
+    dispute_event(
+        api_client, purchase, "closed" if status != "needs_response" else "created", status
+    )
+    assert not ledger_rows(purchase)
+
+    assert post_event(api_client, success).status_code == 200
+
+    assert unused(purchase) == unused_after
+    assert_clean()
+
+
+def test_minutes_released_after_the_lot_expired_expire_again_at_once(api_client, paid, frozen):
+    dispute_event(api_client, paid, "created", "needs_response")
+    frozen.shift(paid.expires_at - NOW + timedelta(days=1))
+
+    dispute_event(api_client, paid, "closed", "won")
+
+    assert unused(paid) == 0
+    assert ledger_rows(paid)[-1] == (EntryType.EXPIRY, -600, 0)
+    assert_clean()
+
+
+def test_verify_ledger_catches_a_hold_no_open_dispute_explains(api_client, paid):
+    dispute_event(api_client, paid, "created", "needs_response")
+    Dispute.objects.filter(pk=dispute().pk).update(outcome=Outcome.WON, held_minutes=0)
+
+    problems = ledger_verify().problems
+
+    assert any("600 minutes on hold, its open disputes hold 0" in p for p in problems), problems
+
+
+def test_verify_ledger_catches_usable_minutes_on_a_lost_lot(api_client, paid):
+    lesson_consumption_record(student_id=paid.student_id, minutes=60, lesson_reference="L-1")
+    dispute_event(api_client, paid, "closed", "lost")
+    with transaction.atomic():  # minutes back without settling the shortfall
+        ledger_entry_append(
+            student_id=paid.student_id,
+            purchase_transaction_id=paid.pk,
+            entry_type=EntryType.DEBIT_REVERSAL,
+            minutes=60,
+            idempotency_key="test:minutes-back",
+        )
+
+    problems = ledger_verify().problems
+
+    assert any("60 usable minutes, more than the 0" in p for p in problems), problems

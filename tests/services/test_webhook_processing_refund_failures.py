@@ -1,7 +1,7 @@
 """Refunds that fail at Stripe (refund.failed, refund.updated, charge.refund.updated, or a
 cumulative charge.refunded that goes down) give back exactly what they took, once."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -208,3 +208,17 @@ def test_a_failed_refund_of_someone_elses_payment_is_ignored(api_client, paid):
 
     assert response.status_code == 200
     assert WebhookEventLog.objects.get(stripe_event_id=document["id"]).status == "IGNORED"
+
+
+def test_minutes_a_failed_refund_gives_back_to_an_expired_lot_expire_again(
+    api_client, paid, frozen
+):
+    refund(api_client, paid, 14000)
+    frozen.shift(paid.expires_at - NOW + timedelta(days=1))
+
+    refund_failed(api_client, paid, 14000)
+
+    assert paid.status == Status.COMPLETED
+    assert unused(paid) == 0
+    assert ledger_rows(paid)[-1] == (EntryType.EXPIRY, -600, 0)
+    assert ledger_verify().is_clean
