@@ -32,7 +32,13 @@ from schemathesis.specs.openapi.checks import (
 
 from finances.services.consumption import lesson_consumption_record
 from finances.services.purchases import client_secret_hash
-from tests.factories import PricingPlanFactory, PurchaseTransactionFactory, StaffUserFactory
+from tests.factories import (
+    PricingPlanFactory,
+    PurchaseTransactionFactory,
+    StaffUserFactory,
+    TeacherFactory,
+    TeacherStudentAssignmentFactory,
+)
 from tests.support.hostile_input_helpers import hostile_settings
 from tests.support.lesson_recorders import lesson_recorder
 from tests.support.payments import purchase_pay
@@ -46,7 +52,11 @@ CHECKS = [
     response_schema_conformance,
 ]
 OPERATIONS = [
+    "GET /api/accounts/teacher-assignments/",
+    "POST /api/accounts/teacher-assignments/",
+    "POST /api/accounts/teacher-assignments/{assignment_id}/end/",
     "GET /api/finances/balance/",
+    "GET /api/finances/balance/history/",
     "POST /api/finances/consumptions/",
     "POST /api/finances/consumptions/reversals/",
     "GET /api/finances/plans/",
@@ -98,13 +108,21 @@ def world(localstripe, in_process_requests, settings):
         lesson_reference="lesson-recorded",
     )
     staff = StaffUserFactory()
+    assignment = TeacherStudentAssignmentFactory(student=purchase.student)
+    unassigned_teacher = TeacherFactory()
     headers = {
         "anonymous": {},
         "student": {"Authorization": f"Token {Token.objects.create(user=purchase.student).key}"},
         "staff": {"Authorization": f"Token {Token.objects.create(user=staff).key}"},
         "stale_token": {"Authorization": f"Token {secrets.token_hex(20)}"},
     }
-    return {"plan": plan, "purchase": purchase, "headers": headers}
+    return {
+        "plan": plan,
+        "purchase": purchase,
+        "headers": headers,
+        "assignment": assignment,
+        "unassigned_teacher": unassigned_teacher,
+    }
 
 
 def known_inputs(label: str, world: dict) -> list[dict]:
@@ -136,6 +154,12 @@ def known_inputs(label: str, world: dict) -> list[dict]:
         ],
         "POST /api/finances/consumptions/reversals/": [
             {"body": {"student_id": student_id, "lesson_reference": "lesson-recorded"}},
+        ],
+        "POST /api/accounts/teacher-assignments/": [
+            {"body": {"teacher_id": world["unassigned_teacher"].pk, "student_id": student_id}},
+        ],
+        "POST /api/accounts/teacher-assignments/{assignment_id}/end/": [
+            {"path_parameters": {"assignment_id": world["assignment"].pk}},
         ],
     }.get(label, [])
 
