@@ -64,10 +64,8 @@ cat <<INFO
 
 INFO
 
-gunicorn_config=()
-if [ -f config/gunicorn.conf.py ]; then gunicorn_config=(-c config/gunicorn.conf.py); fi
-
-.venv/bin/gunicorn "${gunicorn_config[@]}" config.wsgi:application \
+# config/gunicorn.conf.py keeps query strings (and Referers) out of the access log.
+.venv/bin/gunicorn -c config/gunicorn.conf.py config.wsgi:application \
     --bind "${RUN_HOST}:${RUN_PORT}" --workers "$WEB_WORKERS" --threads 8 --worker-class gthread \
     --access-logfile - --graceful-timeout 10 &
 pids+=($!)
