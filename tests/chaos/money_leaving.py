@@ -6,6 +6,8 @@ import time
 
 from django.db import InterfaceError, OperationalError, connection
 
+from accounts.models import User
+from accounts.services import user_create
 from finances.models import Dispute, HoursLedgerEntry, PurchaseTransaction
 from finances.services.consumption import (
     InsufficientHours,
@@ -59,10 +61,19 @@ def lessons_plan(planned: list, *, seed: int) -> list:
     """For each student with a lot whose money leaves: a lesson, then its reversal, run
     alongside the storm (the service, in this process, on its own connection)."""
     students = sorted({item.purchase.student_id for item in planned if item.fate in LESSON_FATES})
+    recorder = _lesson_recorder()
     return [
-        _lesson_then_reversal(student_id, f"chaos-{seed}-{number}")
+        _lesson_then_reversal(recorder, student_id, f"chaos-{seed}-{number}")
         for number, student_id in enumerate(students * 2)
     ]
+
+
+def _lesson_recorder() -> User:
+    """Staff record the storm's lessons (staff may for any student)."""
+    email = "chaos-lesson-recorder@example.invalid"
+    return User.objects.filter(email=email).first() or user_create(
+        email=email, name="Chaos lesson recorder", is_staff=True
+    )
 
 
 def _retrying(function):
@@ -76,13 +87,16 @@ def _retrying(function):
     return function()
 
 
-def _lesson_then_reversal(student_id: int, reference: str):
+def _lesson_then_reversal(recorder: User, student_id: int, reference: str):
     def run() -> str:
         try:
             try:
                 _retrying(
                     lambda: lesson_consumption_record(
-                        student_id=student_id, minutes=LESSON_MINUTES, lesson_reference=reference
+                        actor=recorder,
+                        student_id=student_id,
+                        minutes=LESSON_MINUTES,
+                        lesson_reference=reference,
                     )
                 )
             except InsufficientHours:
@@ -90,7 +104,7 @@ def _lesson_then_reversal(student_id: int, reference: str):
             time.sleep(0.05)
             _retrying(
                 lambda: lesson_consumption_reverse(
-                    student_id=student_id, lesson_reference=reference
+                    actor=recorder, student_id=student_id, lesson_reference=reference
                 )
             )
             return "reversed"

@@ -104,11 +104,12 @@ def _signed_delivery(document: dict):
 
 def test_lessons_reversals_disputes_and_refund_failures_of_one_lot_never_deadlock():
     student = UserFactory()
+    teacher = lesson_recorder()
     purchase = paid_package(student, minutes=600, price_cents=16000)
     purchase.refresh_from_db()
     for index in range(3):
         lesson_consumption_record(
-            student_id=student.pk, minutes=30, lesson_reference=f"early-{index}"
+            actor=teacher, student_id=student.pk, minutes=30, lesson_reference=f"early-{index}"
         )
     documents = [
         event("charge.dispute.created", dispute_object(purchase, dispute_id="dp_race")),
@@ -120,8 +121,8 @@ def test_lessons_reversals_disputes_and_refund_failures_of_one_lot_never_deadloc
         refunded_event(purchase, refunded_total_cents=4000),
         event("refund.failed", refund_object(purchase, amount=4000, refund_id="re_race")),
     ]
-    work = [_lesson(student.pk, f"lesson-{index}") for index in range(LESSONS)]
-    work += [_reversal(student.pk, f"early-{index}") for index in range(3)]
+    work = [_lesson(teacher, student.pk, f"lesson-{index}") for index in range(LESSONS)]
+    work += [_reversal(teacher, student.pk, f"early-{index}") for index in range(3)]
     work += [_signed_delivery(document) for document in documents]
 
     outcomes = run_together(work)

@@ -266,7 +266,9 @@ def test_verify_ledger_catches_a_hold_no_open_dispute_explains(api_client, paid)
 
 
 def test_verify_ledger_catches_usable_minutes_on_a_lost_lot(api_client, paid):
-    lesson_consumption_record(student_id=paid.student_id, minutes=60, lesson_reference="L-1")
+    lesson_consumption_record(
+        actor=lesson_recorder(), student_id=paid.student_id, minutes=60, lesson_reference="L-1"
+    )
     dispute_event(api_client, paid, "closed", "lost")
     with transaction.atomic():  # minutes back without settling the shortfall
         ledger_entry_append(
