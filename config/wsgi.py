@@ -22,3 +22,13 @@ def _refuse_development_values_in_production() -> None:
 
 
 _refuse_development_values_in_production()
+
+
+def _log_the_stripe_configuration() -> None:
+    """One start-up line with the pinned Stripe API version every request will carry."""
+    from finances import stripe_gateway
+
+    stripe_gateway.stripe_client_prepare()
+
+
+_log_the_stripe_configuration()

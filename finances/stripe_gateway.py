@@ -134,6 +134,12 @@ def _client_for(
     )
 
 
+def stripe_client_prepare() -> None:
+    """Builds this process's Stripe client (no request is made), which logs the pinned API
+    version: the web server and the worker call it at start-up."""
+    _client()
+
+
 def _client() -> stripe.StripeClient:
     return _client_for(
         settings.STRIPE_SECRET_KEY,

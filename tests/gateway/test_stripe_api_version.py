@@ -2,7 +2,11 @@
 
 import contextlib
 import importlib.util
+import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,3 +126,22 @@ def test_the_client_logs_its_api_version_once_per_process(settings, caplog):
         "2025-03-31.basil",
         stripe_gateway.SDK_API_VERSION,
     )
+
+
+def test_the_web_server_logs_the_pinned_api_version_at_start_up():
+    """gunicorn imports config.wsgi once per worker: that import names the version."""
+    environment = {**os.environ, "DJANGO_READ_DOT_ENV": "false", "LOG_FORMAT": "json"}
+    environment.pop("STRIPE_API_VERSION", None)
+    started = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=str(django_settings.BASE_DIR),
+        timeout=60,
+        check=True,
+    )
+
+    lines = [json.loads(line) for line in started.stderr.splitlines() if line.startswith("{")]
+    configured = [line for line in lines if line["message"] == "stripe.client_configured"]
+    assert [line["api_version"] for line in configured] == [stripe_gateway.SDK_API_VERSION]
