@@ -6,6 +6,7 @@ from django.urls import path
 from finances.admin.display import ReadOnlyAdminMixin, pretty_json
 from finances.admin.permissions import ActionPermissionsMixin
 from finances.models import WebhookEventLog
+from finances.selectors.disputes import disputes_open_summary
 from finances.selectors.webhooks import webhook_metrics
 from finances.services.operator_actions import REPLAY_PERMISSION, WEBHOOK_HEALTH_PERMISSION
 from finances.services.webhook_retries import webhook_events_retry
@@ -102,6 +103,7 @@ class WebhookEventLogAdmin(ActionPermissionsMixin, ReadOnlyAdminMixin, admin.Mod
                 "title": "Webhook health (last 24 hours)",
                 "metrics": metrics,
                 "stripe_api_version": settings.STRIPE_API_VERSION,
+                "disputes": disputes_open_summary(),
                 "success_percent": None
                 if metrics.success_rate is None
                 else round(metrics.success_rate * 100, 2),

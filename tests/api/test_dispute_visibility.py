@@ -94,3 +94,15 @@ def test_the_balance_shows_the_hours_on_hold(api_client, disputed):
     assert totals["hours_on_hold"] == "10.00"
     assert totals["hours_remaining"] == "0.00"
     assert PurchaseTransaction.objects.get(pk=disputed.pk).needs_review
+
+
+def test_the_admin_webhook_health_page_shows_open_disputes_and_held_hours(disputed):
+    client = Client()
+    client.force_login(StaffUserFactory())
+
+    page = client.get(reverse("admin:finances_webhookeventlog_health")).content.decode()
+
+    assert "Open disputes (chargebacks)" in page
+    assert "<tr><th>Open disputes</th><td>1</td></tr>" in page
+    assert "14000 cents EUR" in page
+    assert "<tr><th>Hours on hold</th><td>600 minutes</td></tr>" in page
