@@ -18,7 +18,12 @@ from finances.services.ledger_verification import ledger_verify
 from tests.factories import PurchaseTransactionFactory
 from tests.support.lesson_recorders import lesson_recorder
 from tests.support.stripe_events import dispute_object, event, post_event
-from tests.support.webhook_pipeline_helpers import balance_totals, ledger_rows, succeeded_event
+from tests.support.webhook_pipeline_helpers import (
+    balance_totals,
+    ledger_rows,
+    purchase_paid_by_webhook,
+    succeeded_event,
+)
 
 pytestmark = pytest.mark.django_db
 Status = PurchaseTransaction.Status
@@ -38,9 +43,7 @@ def frozen():
 @pytest.fixture
 def paid(api_client):
     """A completed purchase of 600 minutes for 14000 cents."""
-    purchase = PurchaseTransactionFactory()
-    assert post_event(api_client, succeeded_event(purchase)).status_code == 200
-    purchase.refresh_from_db()
+    purchase = purchase_paid_by_webhook(api_client)
     return purchase
 
 

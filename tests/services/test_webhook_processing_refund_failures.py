@@ -15,8 +15,8 @@ from tests.support.stripe_events import event, post_event, refund_object
 from tests.support.webhook_pipeline_helpers import (
     balance_totals,
     ledger_rows,
+    purchase_paid_by_webhook,
     refunded_event,
-    succeeded_event,
 )
 
 pytestmark = pytest.mark.django_db
@@ -36,9 +36,7 @@ def frozen():
 @pytest.fixture
 def paid(api_client):
     """A completed purchase of 600 minutes for 14000 cents."""
-    purchase = PurchaseTransactionFactory()
-    assert post_event(api_client, succeeded_event(purchase)).status_code == 200
-    purchase.refresh_from_db()
+    purchase = purchase_paid_by_webhook(api_client)
     assert purchase.stripe_charge_id.startswith("ch_")
     return purchase
 

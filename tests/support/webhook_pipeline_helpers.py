@@ -1,7 +1,13 @@
 """Assertions and builders shared by the webhook pipeline, ledger and read-API tests."""
 
 from finances.models import HoursLedgerEntry, StudentAccountBalance
-from tests.support.stripe_events import charge_object, event, payment_intent_object
+from tests.factories import PurchaseTransactionFactory
+from tests.support.stripe_events import (
+    charge_object,
+    event,
+    payment_intent_object,
+    post_event,
+)
 
 BALANCE_FIELDS = StudentAccountBalance.TOTAL_FIELDS
 
@@ -55,3 +61,12 @@ def refunded_event(
         event_id=event_id,
         created=event_created,
     )
+
+
+def purchase_paid_by_webhook(client):
+    """A purchase (600 minutes for 14000 cents by default) completed by its signed
+    `payment_intent.succeeded`, as read back from the database."""
+    purchase = PurchaseTransactionFactory()
+    assert post_event(client, succeeded_event(purchase)).status_code == 200
+    purchase.refresh_from_db()
+    return purchase
