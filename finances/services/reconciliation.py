@@ -34,7 +34,8 @@ from finances.services.payments import (
     handle_payment_failure,
     handle_payment_processing,
 )
-from finances.services.webhooks import webhook_event_process, webhook_event_record
+from finances.services.webhook_recording import webhook_event_record
+from finances.services.webhooks import webhook_event_process
 from finances.stripe_payloads import ChargeData, MalformedStripeObject, event_envelope_parse
 
 logger = logging.getLogger(__name__)
