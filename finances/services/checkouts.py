@@ -96,7 +96,7 @@ def abandoned_checkouts(
         | Q(status=Status.FAILED, stripe_payment_intent_id__isnull=False)
         | Q(status=Status.FAILED, stripe_payment_intent_id=None, last_reconciled_at=None),
         created_at__lte=now - older_than,
-    )
+    ).exclude(is_test_data=True)  # test_stripe_webhook's own, like reconciliation and expiry
     if purchase_ids is not None:
         queryset = queryset.filter(pk__in=list(purchase_ids))
     return queryset.order_by("created_at")

@@ -8,10 +8,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from finances import stripe_gateway
 from finances.models import HoursLedgerEntry, PurchaseTransaction, WebhookEventLog
+from finances.services.checkouts import abandoned_checkouts
 from finances.services.expiry import packages_expire
 from finances.services.reconciliation import purchases_to_reconcile
 from finances.services.webhook_self_test import TEST_EMAIL_DOMAIN
@@ -310,11 +312,13 @@ def test_test_data_is_left_out_of_metrics_reconciliation_and_expiry(
     metrics = api_client.get("/metrics/").content.decode()
     to_reconcile = list(purchases_to_reconcile(older_than=timedelta(0)))
     expiry = packages_expire()
+    abandoned = list(abandoned_checkouts(now=timezone.now(), older_than=timedelta(hours=24)))
 
     assert 'aprende_purchases{status="PENDING"} 1.0' in metrics
     assert "COMPLETED" not in metrics
     assert to_reconcile == [real]
     assert expiry.lots == []
+    assert abandoned == [real]
     assert lot_entries(test_purchase) == [("CREDIT", test_purchase.minutes)]
 
 
