@@ -25,9 +25,24 @@ eval "$run_settings"
 "$PYTHON" manage.py collectstatic --noinput -v0
 
 pids=()
+descendants() {  # descendants <pid>: every process it started, and theirs
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do echo "$child"; descendants "$child"; done
+}
 stop_all() {
     trap - EXIT INT TERM
+    # Named now: a worker's own processes can outlive it for a moment once it has exited.
+    local offspring=() pid
+    for pid in "${pids[@]}"; do offspring+=($(descendants "$pid")); done
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # A worker finishing a job may take a while; after STOP_GRACE_SECONDS whatever is left
+    # is killed (every job is idempotent: a job cut short is simply run again).
+    local deadline=$((SECONDS + ${STOP_GRACE_SECONDS:-15}))
+    while [ -n "$(jobs -rp)" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    for pid in "${offspring[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    done
+    for pid in $(jobs -rp) "${offspring[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap stop_all EXIT
