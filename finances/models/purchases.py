@@ -237,18 +237,25 @@ class PurchaseTransaction(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def mark_completed(self, *, paid_at, from_statuses) -> bool:
+    def mark_completed(
+        self, *, paid_at, from_statuses, customer_id: str = "", charge_id: str = ""
+    ) -> bool:
         """Compare-and-set to COMPLETED in one UPDATE; False when the status had moved on.
 
+        The Stripe Customer and Charge ids the payment names are stored in the same UPDATE
+        when none is stored yet (older dispute payloads name only the charge).
         Constant SQL rather than the ORM: it runs on every payment (see services/ledger.py).
         """
         expires_at = self.hours_expiry_for(paid_at)
         now = timezone.now()
+        stripe_customer_id = self.stripe_customer_id or customer_id
+        stripe_charge_id = self.stripe_charge_id or charge_id[:255]
         fields = {field.attname: field for field in type(self)._meta.concrete_fields}
         placeholders = ", ".join(["%s"] * len(from_statuses))
         sql = (
             "UPDATE finances_purchasetransaction SET status = %s, paid_at = %s, "  # noqa: S608
-            "expires_at = %s, failure_reason = '', updated_at = %s "
+            "expires_at = %s, failure_reason = '', updated_at = %s, "
+            "stripe_customer_id = %s, stripe_charge_id = %s "
             f"WHERE id = %s AND status IN ({placeholders})"
         )
         parameters = [
@@ -256,6 +263,8 @@ class PurchaseTransaction(models.Model):
             fields["paid_at"].get_db_prep_save(paid_at, connection),
             fields["expires_at"].get_db_prep_save(expires_at, connection),
             fields["updated_at"].get_db_prep_save(now, connection),
+            stripe_customer_id,
+            stripe_charge_id,
             fields["id"].get_db_prep_save(self.pk, connection),
             *from_statuses,
         ]
@@ -270,4 +279,5 @@ class PurchaseTransaction(models.Model):
                 now,
             )
             self.failure_reason = ""
+            self.stripe_customer_id, self.stripe_charge_id = stripe_customer_id, stripe_charge_id
         return updated

@@ -90,17 +90,12 @@ def confirm_payment_completion(
 
         previous = purchase.status
         paid_at = payment_intent.succeeded_at or reported_at or timezone.now()
-        purchase.mark_completed(paid_at=paid_at, from_statuses=[previous])
-        update_fields = []
-        if payment_intent.customer_id and not purchase.stripe_customer_id:
-            purchase.stripe_customer_id = payment_intent.customer_id
-            update_fields.append("stripe_customer_id")
-        if payment_intent.latest_charge_id and not purchase.stripe_charge_id:
-            # Older dispute payloads name only the charge.
-            purchase.stripe_charge_id = payment_intent.latest_charge_id[:255]
-            update_fields.append("stripe_charge_id")
-        if update_fields:
-            purchase.save(update_fields=[*update_fields, "updated_at"])
+        purchase.mark_completed(
+            paid_at=paid_at,
+            from_statuses=[previous],
+            customer_id=payment_intent.customer_id or "",
+            charge_id=payment_intent.latest_charge_id or "",
+        )
         ledger_entry_append(
             student_id=purchase.student_id,
             purchase_transaction_id=purchase.pk,
