@@ -8,6 +8,7 @@ from finances.api.health import HealthView, MetricsView
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("health/", HealthView.as_view(), name="health"),
     path("metrics/", MetricsView.as_view(), name="metrics"),
     path("api/finances/", include("finances.api.urls")),
