@@ -1,5 +1,6 @@
 """Row locks, taken only through these helpers and always in this order:
 
+    0. subscription (Stripe Billing): one, by its Stripe id or primary key
     1. purchase transaction(s): one, or several in primary-key order
     2. student balance
     3. (dispute rows and the webhook event row, by their UPDATE; never waited on first)
@@ -14,7 +15,11 @@ cases can never wait for each other in a cycle:
 - lesson reversals: the purchases the lesson was drawn from (pk order) → the balance,
   because a reversal may settle a lot's refund or dispute shortfall (an UPDATE of the
   purchase row);
-- expiry: the purchase → the balance.
+- expiry: the purchase → the balance;
+- subscription invoices (grants, dunning), subscription events and subscription actions:
+  the subscription → (the period's new purchase, inserted, not waited on) → its student's
+  balance. A refund or dispute of a period's charge locks only that purchase → balance,
+  never the subscription, so it cannot wait on a grant in a cycle.
 
 Purchase and balance keys never change, so both are locked FOR NO KEY UPDATE: it
 serializes every writer of the row yet lets other transactions insert ledger entries
@@ -28,7 +33,7 @@ hold no other lock and never wait (SKIP LOCKED) or finish at once. On SQLite
 
 from django.db import connection
 
-from finances.models import PurchaseTransaction, StudentAccountBalance
+from finances.models import PurchaseTransaction, StudentAccountBalance, Subscription
 
 
 def _assert_in_transaction() -> None:
@@ -81,3 +86,18 @@ def student_balance_lock(*, student_id: int) -> StudentAccountBalance:
         StudentAccountBalance.objects.get_or_create(student_id=student_id)
         balance = queryset.get(student_id=student_id)
     return balance
+
+
+def subscription_lock(
+    *, stripe_subscription_id: str | None = None, subscription_id=None
+) -> Subscription | None:
+    """Locks the subscription with this Stripe id, or else with this primary key (step 0)."""
+    _assert_in_transaction()
+    queryset = Subscription.objects.select_for_update(no_key=True)
+    if stripe_subscription_id:
+        found = queryset.filter(stripe_subscription_id=stripe_subscription_id).first()
+        if found is not None or subscription_id is None:
+            return found
+    if subscription_id is None:
+        return None
+    return queryset.filter(pk=subscription_id).first()

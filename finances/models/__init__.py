@@ -3,6 +3,12 @@ from finances.models.disputes import Dispute
 from finances.models.operator_actions import OperatorAction
 from finances.models.plans import Currency, PricingPlan
 from finances.models.purchases import PurchaseTransaction
+from finances.models.subscriptions import (
+    StripeCustomer,
+    Subscription,
+    SubscriptionPeriod,
+    SubscriptionStatusChange,
+)
 from finances.models.webhooks import WebhookEventLog
 
 __all__ = [
@@ -12,6 +18,10 @@ __all__ = [
     "OperatorAction",
     "PricingPlan",
     "PurchaseTransaction",
+    "StripeCustomer",
     "StudentAccountBalance",
+    "Subscription",
+    "SubscriptionPeriod",
+    "SubscriptionStatusChange",
     "WebhookEventLog",
 ]

@@ -54,6 +54,15 @@ class PricingPlan(models.Model):
         blank=True,
         help_text="Subscriptions: the period each payment covers.",
     )
+    rollover_periods = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Subscriptions: further billing periods a period's hours stay usable.",
+    )
+    # Stripe Billing (subscriptions): created lazily, with deterministic ids.
+    stripe_product_id = models.CharField(max_length=255, blank=True)
+    stripe_plan_id = models.CharField(
+        max_length=255, blank=True, help_text="The Stripe Plan (usable as a Price) billed."
+    )
     display_order = models.PositiveIntegerField(default=0)
     is_featured = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
