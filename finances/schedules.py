@@ -33,5 +33,10 @@ SCHEDULES: list[tuple[str, str, str]] = [
         "notifications.services.notifications_retry",
         "SCHEDULE_NOTIFICATIONS_RETRY_MINUTES",
     ),
+    (
+        "subscriptions_reconcile",
+        "finances.services.subscription_reconciliation.subscriptions_reconcile_task",
+        "SCHEDULE_PAYMENTS_RECONCILE_MINUTES",
+    ),
     ("ledger_verify", "finances.tasks.ledger_verify_task", "SCHEDULE_LEDGER_VERIFY_MINUTES"),
 ]

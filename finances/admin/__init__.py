@@ -4,5 +4,6 @@ from finances.admin import (  # noqa: F401
     operator_actions,
     plans,
     purchases,
+    subscriptions,
     webhooks,
 )

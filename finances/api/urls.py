@@ -4,6 +4,13 @@ from finances.api.balances import BalanceHistoryView, BalanceView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
 from finances.api.plans import PricingPlanListView
 from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
+from finances.api.subscriptions import (
+    SubscriptionCancelView,
+    SubscriptionChangePlanView,
+    SubscriptionDetailView,
+    SubscriptionListCreateView,
+    SubscriptionResumeView,
+)
 from finances.api.webhooks import stripe_webhook
 
 app_name = "finances"
@@ -22,4 +29,25 @@ urlpatterns = [
     path("consumptions/", LessonConsumptionView.as_view(), name="consumptions"),
     path("consumptions/reversals/", LessonReversalView.as_view(), name="consumption-reversals"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    path("subscriptions/", SubscriptionListCreateView.as_view(), name="subscriptions"),
+    path(
+        "subscriptions/<uuid:subscription_id>/",
+        SubscriptionDetailView.as_view(),
+        name="subscription-detail",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/cancel/",
+        SubscriptionCancelView.as_view(),
+        name="subscription-cancel",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/resume/",
+        SubscriptionResumeView.as_view(),
+        name="subscription-resume",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/change-plan/",
+        SubscriptionChangePlanView.as_view(),
+        name="subscription-change-plan",
+    ),
 ]

@@ -8,147 +8,328 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_teacher_student_assignment'),
-        ('finances', '0010_merge_20261202_0026'),
+        ("accounts", "0002_teacher_student_assignment"),
+        ("finances", "0010_merge_20261202_0026"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pricingplan',
-            name='rollover_periods',
-            field=models.PositiveSmallIntegerField(default=0, help_text="Subscriptions: further billing periods a period's hours stay usable."),
+            model_name="pricingplan",
+            name="rollover_periods",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="Subscriptions: further billing periods a period's hours stay usable.",
+            ),
         ),
         migrations.AddField(
-            model_name='pricingplan',
-            name='stripe_plan_id',
-            field=models.CharField(blank=True, help_text='The Stripe Plan (usable as a Price) billed.', max_length=255),
+            model_name="pricingplan",
+            name="stripe_plan_id",
+            field=models.CharField(
+                blank=True, help_text="The Stripe Plan (usable as a Price) billed.", max_length=255
+            ),
         ),
         migrations.AddField(
-            model_name='pricingplan',
-            name='stripe_product_id',
+            model_name="pricingplan",
+            name="stripe_product_id",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('INCOMPLETE', 'Incomplete'), ('ACTIVE', 'Active'), ('PAST_DUE', 'Past due'), ('UNPAID', 'Unpaid'), ('CANCELED', 'Canceled'), ('INCOMPLETE_EXPIRED', 'Incomplete, expired')], default='INCOMPLETE', max_length=20)),
-                ('stripe_subscription_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('stripe_customer_id', models.CharField(blank=True, max_length=255)),
-                ('latest_invoice_id', models.CharField(blank=True, max_length=255)),
-                ('livemode', models.BooleanField(default=False)),
-                ('current_period_start', models.DateTimeField(blank=True, null=True)),
-                ('current_period_end', models.DateTimeField(blank=True, null=True)),
-                ('cancel_at_period_end', models.BooleanField(default=False)),
-                ('canceled_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('stripe_state_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('needs_review', models.BooleanField(default=False)),
-                ('review_reason', models.TextField(blank=True)),
-                ('last_reconciled_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('guardian_link', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='subscriptions', to='accounts.guardianstudentlink')),
-                ('payer', models.ForeignKey(help_text='Whose Stripe Customer pays: the student, or a guardian.', on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions_paid', to=settings.AUTH_USER_MODEL)),
-                ('plan', models.ForeignKey(help_text='The plan Stripe bills at the next renewal.', on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='finances.pricingplan')),
-                ('scheduled_plan', models.ForeignKey(blank=True, help_text='A plan change waiting for the next paid period.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finances.pricingplan')),
-                ('student', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("INCOMPLETE", "Incomplete"),
+                            ("ACTIVE", "Active"),
+                            ("PAST_DUE", "Past due"),
+                            ("UNPAID", "Unpaid"),
+                            ("CANCELED", "Canceled"),
+                            ("INCOMPLETE_EXPIRED", "Incomplete, expired"),
+                        ],
+                        default="INCOMPLETE",
+                        max_length=20,
+                    ),
+                ),
+                ("stripe_subscription_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("stripe_customer_id", models.CharField(blank=True, max_length=255)),
+                ("latest_invoice_id", models.CharField(blank=True, max_length=255)),
+                ("livemode", models.BooleanField(default=False)),
+                ("current_period_start", models.DateTimeField(blank=True, null=True)),
+                ("current_period_end", models.DateTimeField(blank=True, null=True)),
+                ("cancel_at_period_end", models.BooleanField(default=False)),
+                ("canceled_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("stripe_state_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_reason", models.TextField(blank=True)),
+                ("needs_review", models.BooleanField(default=False)),
+                ("review_reason", models.TextField(blank=True)),
+                ("last_reconciled_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "guardian_link",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="subscriptions",
+                        to="accounts.guardianstudentlink",
+                    ),
+                ),
+                (
+                    "payer",
+                    models.ForeignKey(
+                        help_text="Whose Stripe Customer pays: the student, or a guardian.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions_paid",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        help_text="The plan Stripe bills at the next renewal.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to="finances.pricingplan",
+                    ),
+                ),
+                (
+                    "scheduled_plan",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="A plan change waiting for the next paid period.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="finances.pricingplan",
+                    ),
+                ),
+                (
+                    "student",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'permissions': [('cancel_subscription', 'Can cancel and resume subscriptions at Stripe')],
+                "ordering": ["-created_at"],
+                "permissions": [
+                    ("cancel_subscription", "Can cancel and resume subscriptions at Stripe")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SubscriptionPeriod',
+            name="SubscriptionPeriod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stripe_invoice_id', models.CharField(max_length=255)),
-                ('period_start', models.DateTimeField()),
-                ('period_end', models.DateTimeField()),
-                ('period_advanced_locally', models.BooleanField(default=False, help_text='Stripe reported a period that did not advance (localstripe): this one was advanced by one plan interval from the last grant.')),
-                ('amount_cents', models.PositiveIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('stripe_payment_intent_id', models.CharField(blank=True, max_length=255)),
-                ('stripe_charge_id', models.CharField(blank=True, max_length=255)),
-                ('billing_reason', models.CharField(blank=True, max_length=64)),
-                ('needs_review', models.BooleanField(default=False)),
-                ('review_reason', models.TextField(blank=True)),
-                ('source_event_id', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finances.pricingplan')),
-                ('purchase', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='subscription_period', to='finances.purchasetransaction')),
-                ('subscription', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='periods', to='finances.subscription')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stripe_invoice_id", models.CharField(max_length=255)),
+                ("period_start", models.DateTimeField()),
+                ("period_end", models.DateTimeField()),
+                (
+                    "period_advanced_locally",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Stripe reported a period that did not advance (localstripe): this one was advanced by one plan interval from the last grant.",
+                    ),
+                ),
+                ("amount_cents", models.PositiveIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                ("stripe_payment_intent_id", models.CharField(blank=True, max_length=255)),
+                ("stripe_charge_id", models.CharField(blank=True, max_length=255)),
+                ("billing_reason", models.CharField(blank=True, max_length=64)),
+                ("needs_review", models.BooleanField(default=False)),
+                ("review_reason", models.TextField(blank=True)),
+                ("source_event_id", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="finances.pricingplan",
+                    ),
+                ),
+                (
+                    "purchase",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscription_period",
+                        to="finances.purchasetransaction",
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="periods",
+                        to="finances.subscription",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-period_start'],
+                "ordering": ["-period_start"],
             },
         ),
         migrations.CreateModel(
-            name='SubscriptionStatusChange',
+            name="SubscriptionStatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, max_length=20)),
-                ('to_status', models.CharField(max_length=20)),
-                ('cancel_at_period_end', models.BooleanField(default=False)),
-                ('source', models.CharField(help_text='webhook, api, admin, reconciliation or refresh.', max_length=32)),
-                ('stripe_event_id', models.CharField(blank=True, max_length=255)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('subscription', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='finances.subscription')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("from_status", models.CharField(blank=True, max_length=20)),
+                ("to_status", models.CharField(max_length=20)),
+                ("cancel_at_period_end", models.BooleanField(default=False)),
+                (
+                    "source",
+                    models.CharField(
+                        help_text="webhook, api, admin, reconciliation or refresh.", max_length=32
+                    ),
+                ),
+                ("stripe_event_id", models.CharField(blank=True, max_length=255)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="finances.subscription",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='StripeCustomer',
+            name="StripeCustomer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stripe_customer_id', models.CharField(max_length=255)),
-                ('livemode', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='stripe_customer', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stripe_customer_id", models.CharField(max_length=255)),
+                ("livemode", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stripe_customer",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('stripe_customer_id',), name='stripe_customer_id_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("stripe_customer_id",), name="stripe_customer_id_unique"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['student', '-created_at'], name='subscription_student_idx'),
+            model_name="subscription",
+            index=models.Index(fields=["student", "-created_at"], name="subscription_student_idx"),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['payer', '-created_at'], name='subscription_payer_idx'),
+            model_name="subscription",
+            index=models.Index(fields=["payer", "-created_at"], name="subscription_payer_idx"),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(condition=models.Q(('status__in', ['CANCELED', 'INCOMPLETE_EXPIRED']), _negated=True), fields=['last_reconciled_at'], name='subscription_open_idx'),
+            model_name="subscription",
+            index=models.Index(
+                condition=models.Q(
+                    ("status__in", ["CANCELED", "INCOMPLETE_EXPIRED"]), _negated=True
+                ),
+                fields=["last_reconciled_at"],
+                name="subscription_open_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.UniqueConstraint(fields=('stripe_subscription_id',), name='subscription_stripe_id_unique'),
+            model_name="subscription",
+            constraint=models.UniqueConstraint(
+                fields=("stripe_subscription_id",), name="subscription_stripe_id_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['INCOMPLETE', 'ACTIVE', 'PAST_DUE', 'UNPAID', 'CANCELED', 'INCOMPLETE_EXPIRED'])), name='subscription_status_valid'),
+            model_name="subscription",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "INCOMPLETE",
+                            "ACTIVE",
+                            "PAST_DUE",
+                            "UNPAID",
+                            "CANCELED",
+                            "INCOMPLETE_EXPIRED",
+                        ],
+                    )
+                ),
+                name="subscription_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.CheckConstraint(condition=models.Q(('current_period_end__isnull', True), models.Q(('current_period_end__gt', models.F('current_period_start')), ('current_period_start__isnull', False)), _connector='OR'), name='subscription_period_ordered'),
+            model_name="subscription",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("current_period_end__isnull", True),
+                    models.Q(
+                        ("current_period_end__gt", models.F("current_period_start")),
+                        ("current_period_start__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="subscription_period_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscriptionperiod',
-            constraint=models.UniqueConstraint(fields=('stripe_invoice_id',), name='subscription_period_invoice_unique'),
+            model_name="subscriptionperiod",
+            constraint=models.UniqueConstraint(
+                fields=("stripe_invoice_id",), name="subscription_period_invoice_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscriptionperiod',
-            constraint=models.CheckConstraint(condition=models.Q(('period_end__gt', models.F('period_start'))), name='subscription_period_end_after_start'),
+            model_name="subscriptionperiod",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("period_end__gt", models.F("period_start"))),
+                name="subscription_period_end_after_start",
+            ),
         ),
     ]

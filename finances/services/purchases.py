@@ -69,6 +69,13 @@ def pricing_plan_for_purchase(*, plan_id: int) -> PricingPlan:
             message="The request has invalid fields.",
             fields={"plan_id": ["No active pricing plan has this id."]},
         )
+    if plan.plan_type == PricingPlan.PlanType.SUBSCRIPTION:
+        # Subscription plans renew through Stripe Billing (docs/subscriptions.md).
+        raise ApplicationError(
+            code="validation_error",
+            message="Subscription plans are bought at POST /api/finances/subscriptions/.",
+            fields={"plan_id": ["This plan is a subscription: POST /api/finances/subscriptions/."]},
+        )
     return plan
 
 

@@ -295,8 +295,8 @@ def _renewed_notify(subscription: Subscription, period: SubscriptionPeriod, purc
             "hours": purchase.hours,
             "amount": purchase.amount,
             "currency": purchase.currency,
-            "period_start": period.period_start.isoformat(),
-            "period_end": period.period_end.isoformat(),
+            "period_starts_at": period.period_start.isoformat(),
+            "period_ends_at": period.period_end.isoformat(),
             "expires_at": purchase.expires_at.isoformat(),
         },
     )

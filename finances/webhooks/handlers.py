@@ -21,6 +21,7 @@ from finances.stripe_payloads import (
     payment_intent_parse,
     refund_parse,
 )
+from finances.webhooks.subscription_handlers import subscription_event_handlers
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ EVENT_HANDLERS: dict[str, Callable[[EventContext], PaymentOutcome]] = {
     "charge.dispute.funds_reinstated": _charge_dispute,
     "charge.dispute.closed": _charge_dispute,
 }
+
+# Stripe Billing (issue 12): subscriptions, invoices, and the guard that keeps an
+# invoice's PaymentIntent from being credited by payment_intent.succeeded.
+EVENT_HANDLERS.update(subscription_event_handlers(EVENT_HANDLERS))
 
 
 def webhook_event_dispatch(event: EventContext) -> PaymentOutcome:
