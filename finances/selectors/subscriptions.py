@@ -24,6 +24,9 @@ def subscription_get_visible(*, subscription_id, user: User) -> Subscription | N
     if not user.is_authenticated:
         return None
     queryset = Subscription.objects.select_related("plan", "scheduled_plan")
-    if not (user.is_staff and user.has_perm("finances.view_subscription")):
+    staff = user.is_staff and (
+        user.has_perm("finances.view_subscription") or user.has_perm("finances.cancel_subscription")
+    )
+    if not staff:
         queryset = queryset.filter(_visible_to(user)).distinct()
     return queryset.filter(pk=subscription_id).first()

@@ -64,16 +64,16 @@ def test_a_guest_purchase_answers_201_with_the_payment_details(api_client, local
     }
 
 
-def test_a_subscription_purchase_describes_its_billing_period(api_client, localstripe):
+def test_a_subscription_plan_is_refused_and_pointed_to_the_subscriptions_api(api_client):
     plan = SubscriptionPlanFactory(minutes=900, price_cents=11900)
 
     response = initiate(api_client, guest_body(plan))
 
-    assert response.status_code == 201
+    assert response.status_code == 400
     body = response.json()
-    assert body["amount"] == "119.00"
-    assert (body["plan"]["plan_type"], body["plan"]["billing_period"]) == ("SUBSCRIPTION", "MONTH")
-    assert body["plan"]["validity_days"] is None
+    assert body["error"]["code"] == "validation_error"
+    assert "/api/finances/subscriptions/" in body["error"]["fields"]["plan_id"][0]
+    assert not PurchaseTransaction.objects.exists()
 
 
 def test_the_answer_does_not_reveal_whether_the_email_has_an_account(api_client, localstripe):
