@@ -42,6 +42,10 @@ class _ReadOnlyInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may see the subscription sees its periods and history.
+        return request.user.has_perm("finances.view_subscription")
+
 
 class SubscriptionPeriodInline(_ReadOnlyInline):
     model = SubscriptionPeriod

@@ -73,24 +73,22 @@ def _invoice_payment_paid(event) -> PaymentOutcome:
 
 def _invoice_payment_intent_guard(delegate: Callable) -> Callable:
     """payment_intent.succeeded for an invoice's PaymentIntent credits nothing: the
-    invoice's own events grant its period (no path credits a period twice)."""
+    invoice's own events grant its period (no path credits a period twice).
+
+    Old shape (localstripe): the PaymentIntent names its `invoice`, and is answered here
+    without a query. Current API: it names no invoice and carries no metadata, so the
+    payment service finds either no purchase (NOT_OURS) or the period's purchase, which
+    is COMPLETED or REFUNDED already and which a success never changes again."""
 
     def handle(event) -> PaymentOutcome:
-        document = event.data_object
-        intent_id = document.get("id")
-        invoice_id, _ = _object_or_id(document, "invoice")
-        period = None
-        if isinstance(intent_id, str) and intent_id:
-            period = SubscriptionPeriod.objects.filter(stripe_payment_intent_id=intent_id).first()
-        if period is None and not invoice_id:
-            return delegate(event)
-        message = (
-            f"PaymentIntent of invoice {invoice_id or period.stripe_invoice_id}: its hours are "
-            "granted by the invoice's events."
-        )
-        if period is None:
-            return PaymentOutcome(OutcomeKind.NOT_OURS, message)
-        return PaymentOutcome(OutcomeKind.NO_CHANGE, message, period.purchase_id)
+        invoice_id, _ = _object_or_id(event.data_object, "invoice")
+        if invoice_id:
+            return PaymentOutcome(
+                OutcomeKind.NOT_OURS,
+                f"PaymentIntent of invoice {invoice_id}: its hours are granted by the "
+                "invoice's events.",
+            )
+        return delegate(event)
 
     return handle
 

@@ -33,6 +33,7 @@ from tests.support.jobs import one_job_of_each_state
 from tests.support.operations_helpers import assert_ledger_clean, balance_of, lot_entries
 from tests.support.payments import purchase_pay
 from tests.support.reconciliation_helpers import initiated_purchase, quiet_localstripe
+from tests.support.subscriptions import subscription_with_a_period
 from tests.support.webhook_retry_helpers import failed_event, purchase_not_saved_yet
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +83,7 @@ def one_of_everything(completed_purchase):
         currency="EUR",
         stripe_status="needs_response",
     )
+    subscription_with_a_period()
     return completed_purchase
 
 
@@ -112,7 +114,9 @@ def test_every_admin_model_is_covered_here():
         "finances.OperatorAction",
         "finances.PricingPlan",
         "finances.PurchaseTransaction",
+        "finances.StripeCustomer",
         "finances.StudentAccountBalance",
+        "finances.Subscription",
         "finances.WebhookEventLog",
         "notifications.Notification",
     }

@@ -219,3 +219,34 @@ def subscription_object(
         "items": {"object": "list", "data": [item]},
         "latest_invoice": None,
     }
+
+
+def subscription_with_a_period():
+    """An ACTIVE subscription (with its payer's StripeCustomer) whose first invoice was
+    granted, applied directly through the grant service."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from finances.models import StripeCustomer
+    from finances.services.subscription_invoices import invoice_paid_apply
+    from finances.stripe_billing_payloads import invoice_parse
+    from tests.factories import SubscriptionPlanFactory
+
+    plan = SubscriptionPlanFactory()
+    subscription = subscription_record(plan=plan, stripe_customer_id=f"cus_test_{next(_ids)}")
+    StripeCustomer.objects.create(
+        user=subscription.payer, stripe_customer_id=subscription.stripe_customer_id
+    )
+    start = timezone.now()
+    document = invoice_object(
+        subscription,
+        period_start=start,
+        period_end=start + timedelta(days=30),
+        payment_intent_id=f"pi_test_sub_{next(_ids)}",
+    )
+    with transaction.atomic():
+        invoice_paid_apply(invoice=invoice_parse(document))
+    subscription.refresh_from_db()
+    return subscription
