@@ -124,6 +124,8 @@ class SubscriptionListCreateView(APIView):
             201: SubscriptionCreateOutputSerializer,
             **errors(
                 400,
+                401,
+                415,
                 429,
                 500,
                 http_409="The student already has a subscription (`subscription_exists`).",

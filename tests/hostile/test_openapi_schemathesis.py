@@ -32,10 +32,12 @@ from schemathesis.specs.openapi.checks import (
 
 from finances.services.consumption import lesson_consumption_record
 from finances.services.purchases import client_secret_hash
+from finances.services.subscriptions import subscription_create
 from tests.factories import (
     PricingPlanFactory,
     PurchaseTransactionFactory,
     StaffUserFactory,
+    SubscriptionPlanFactory,
     TeacherFactory,
     TeacherStudentAssignmentFactory,
 )
@@ -62,6 +64,12 @@ OPERATIONS = [
     "GET /api/finances/plans/",
     "GET /api/finances/purchase/{transaction_id}/status/",
     "POST /api/finances/purchase/initiate/",
+    "GET /api/finances/subscriptions/",
+    "POST /api/finances/subscriptions/",
+    "GET /api/finances/subscriptions/{subscription_id}/",
+    "POST /api/finances/subscriptions/{subscription_id}/cancel/",
+    "POST /api/finances/subscriptions/{subscription_id}/change-plan/",
+    "POST /api/finances/subscriptions/{subscription_id}/resume/",
     "GET /api/finances/transactions/",
     "POST /api/finances/webhooks/stripe/",
     "GET /health/",
@@ -116,8 +124,14 @@ def world(localstripe, in_process_requests, settings):
         "staff": {"Authorization": f"Token {Token.objects.create(user=staff).key}"},
         "stale_token": {"Authorization": f"Token {secrets.token_hex(20)}"},
     }
+    subscription_plan = SubscriptionPlanFactory()
+    subscription = subscription_create(
+        plan_id=subscription_plan.pk, payment_method_id="pm_card_visa", buyer=purchase.student
+    ).subscription
     return {
         "plan": plan,
+        "subscription_plan": subscription_plan,
+        "subscription": subscription,
         "purchase": purchase,
         "headers": headers,
         "assignment": assignment,
@@ -129,6 +143,7 @@ def known_inputs(label: str, world: dict) -> list[dict]:
     """Inputs that reach the successful answers random data rarely reaches."""
     student_id = world["purchase"].student_id
     path = {"transaction_id": str(world["purchase"].pk)}
+    subscription_path = {"subscription_id": str(world["subscription"].pk)}
     return {
         "GET /api/finances/purchase/{transaction_id}/status/": [
             {"path_parameters": path},
@@ -140,6 +155,30 @@ def known_inputs(label: str, world: dict) -> list[dict]:
                     "plan_id": world["plan"].pk,
                     "student_info": {"name": "Ana Silva", "email": "guest@example.com"},
                 }
+            },
+        ],
+        "POST /api/finances/subscriptions/": [
+            {
+                "body": {
+                    "plan_id": world["subscription_plan"].pk,
+                    "payment_method_id": "pm_card_visa",
+                    "student_info": {"name": "Ana Silva", "email": "subscriber@example.com"},
+                }
+            },
+        ],
+        "GET /api/finances/subscriptions/{subscription_id}/": [
+            {"path_parameters": subscription_path},
+        ],
+        "POST /api/finances/subscriptions/{subscription_id}/cancel/": [
+            {"path_parameters": subscription_path, "body": {}},
+        ],
+        "POST /api/finances/subscriptions/{subscription_id}/resume/": [
+            {"path_parameters": subscription_path},
+        ],
+        "POST /api/finances/subscriptions/{subscription_id}/change-plan/": [
+            {
+                "path_parameters": subscription_path,
+                "body": {"plan_id": world["subscription_plan"].pk},
             },
         ],
         "POST /api/finances/consumptions/": [

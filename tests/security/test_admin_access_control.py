@@ -19,6 +19,7 @@ from tests.factories import (
 )
 from tests.support.payments import purchase_pay
 from tests.support.reconciliation_helpers import initiated_purchase
+from tests.support.subscriptions import subscription_with_a_period
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +66,7 @@ def records():
         currency="EUR",
         stripe_status="needs_response",
     )
+    subscription_with_a_period()
     return purchase
 
 
@@ -85,10 +87,12 @@ def test_every_finances_model_and_its_records_are_covered(records):
         "operatoraction",
         "pricingplan",
         "purchasetransaction",
+        "stripecustomer",
         "studentaccountbalance",
+        "subscription",
         "webhookeventlog",
     }
-    assert len([page for page in pages if page.endswith("/change/")]) == 7
+    assert len([page for page in pages if page.endswith("/change/")]) == 9
 
 
 @pytest.mark.parametrize("kind", sorted(NOT_STAFF))

@@ -9,7 +9,7 @@ from finances.errors import PaymentProviderError, PaymentProviderUnavailable
 from finances.models import HoursLedgerEntry, PurchaseTransaction
 from finances.services.payments import OutcomeKind, confirm_payment_completion
 from finances.services.purchases import client_secret_hash, purchase_initiate
-from tests.factories import PricingPlanFactory, SubscriptionPlanFactory, UserFactory
+from tests.factories import PricingPlanFactory, UserFactory
 from tests.support.purchase_initiation_helpers import (
     STRIPE_FAILURES,
     fake_stripe_running,
@@ -137,7 +137,7 @@ def test_a_retry_after_a_timeout_gives_a_new_pending_purchase_that_can_complete(
     assert failed.status == Status.FAILED
 
 
-@pytest.mark.parametrize("plan_factory", [PricingPlanFactory, SubscriptionPlanFactory])
+@pytest.mark.parametrize("plan_factory", [PricingPlanFactory])
 def test_stripe_receives_the_plan_price_and_our_ids_but_no_personal_data(
     stripe_server, plan_factory, settings
 ):
