@@ -128,7 +128,7 @@ def subscription_state_apply(
     if subscription.stripe_state_at is not None and state_at < subscription.stripe_state_at:
         return False
     previous = (subscription.status, subscription.cancel_at_period_end)
-    if not subscription.is_final or data.status in Subscription.FINAL_STATUSES:
+    if not subscription.is_final:  # a final status is never left, not even for another
         subscription.status = data.status
     subscription.cancel_at_period_end = data.cancel_at_period_end
     if data.current_period_start and data.current_period_end:

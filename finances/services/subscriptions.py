@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import ApplicationError, PermissionDeniedError
 from finances import stripe_billing
-from finances.errors import PaymentProviderError
+from finances.errors import PaymentDeclined, PaymentProviderError
 from finances.locks import subscription_lock
 from finances.models import PricingPlan, Subscription
 from finances.services.purchases import _purchase_parties
@@ -115,7 +115,11 @@ def subscription_create(
             idempotency_key=f"subscription-create:{subscription.pk}",
         )
     except PaymentProviderError as error:
-        _mark_not_started(subscription, f"{error.code}: {error.message}")
+        # A retryable error may hide a subscription Stripe did create (the answer was
+        # lost): it stays INCOMPLETE for its webhooks or reconciliation to adopt.
+        _mark_not_started(
+            subscription, f"{error.code}: {error.message}", outcome_unknown=error.retryable
+        )
         raise
     except MalformedStripeObject as error:
         _mark_not_started(subscription, f"Unreadable answer from Stripe: {error}")
@@ -131,6 +135,9 @@ def subscription_create(
         if data.latest_invoice is not None and data.latest_invoice.is_paid:
             invoice_paid_apply(invoice=data.latest_invoice)
     locked.refresh_from_db()
+    if _first_payment_declined(data):
+        _abandon_declined(locked)
+        raise PaymentDeclined("The card was declined; try another card.")
     logger.info(
         "subscription.created",
         extra={
@@ -144,6 +151,38 @@ def subscription_create(
     return SubscriptionStart(subscription=locked, client_secret=_client_secret(data))
 
 
+def _first_payment_declined(data: SubscriptionData) -> bool:
+    invoice = data.latest_invoice
+    return (
+        data.status == Status.INCOMPLETE
+        and invoice is not None
+        and not invoice.is_paid
+        and invoice.payment_intent_status == "requires_payment_method"
+    )
+
+
+def _abandon_declined(subscription: Subscription) -> None:
+    """A declined first payment: the subscription is ended at Stripe (nothing was paid,
+    no period granted) so that the buyer starts again with another card."""
+    data = stripe_billing.subscription_cancel_now(
+        subscription_id=subscription.stripe_subscription_id,
+        idempotency_key=f"subscription-declined:{subscription.pk}",
+    )
+    with transaction.atomic(durable=True):
+        locked = subscription_lock(subscription_id=subscription.pk)
+        previous = locked.status
+        locked.failure_reason = "The first payment was declined."
+        locked.ended_at = data.ended_at or timezone.now()
+        locked.stripe_state_at = timezone.now()
+        if not locked.is_final:
+            locked.status = Status.INCOMPLETE_EXPIRED
+        locked.save()
+        if locked.status != previous:
+            subscription_status_change_record(
+                locked, previous=previous, source="api", note=locked.failure_reason
+            )
+
+
 def _client_secret(data: SubscriptionData) -> str:
     invoice = data.latest_invoice
     if invoice is None or invoice.is_paid or data.status != Status.INCOMPLETE:
@@ -153,13 +192,16 @@ def _client_secret(data: SubscriptionData) -> str:
     return invoice.client_secret or ""
 
 
-def _mark_not_started(subscription: Subscription, reason: str) -> None:
+def _mark_not_started(subscription: Subscription, reason: str, *, outcome_unknown=False) -> None:
     with transaction.atomic(durable=True):
         locked = subscription_lock(subscription_id=subscription.pk)
         if locked.stripe_subscription_id or locked.status != Status.INCOMPLETE:
             return
-        locked.status = Status.INCOMPLETE_EXPIRED
         locked.failure_reason = reason[:2000]
+        if outcome_unknown:
+            locked.save(update_fields=["failure_reason", "updated_at"])
+            return
+        locked.status = Status.INCOMPLETE_EXPIRED
         locked.save(update_fields=["status", "failure_reason", "updated_at"])
         subscription_status_change_record(
             locked, previous=Status.INCOMPLETE, source="api", note=reason

@@ -80,9 +80,12 @@ def test_a_student_subscribes_with_a_test_card_and_the_first_invoice_grants_once
         == StripeCustomer.objects.get(user=student).stripe_customer_id
     )
     # localstripe's own events, delivered: nothing more is granted.
-    results = deliver_localstripe_events(localstripe, "invoice.payment_succeeded")
-    results += deliver_localstripe_events(localstripe, "payment_intent.succeeded")
-    results += deliver_localstripe_events(localstripe, "customer.subscription.created")
+    ours = {"subscription": subscription.stripe_subscription_id}
+    results = deliver_localstripe_events(localstripe, "invoice.payment_succeeded", **ours)
+    results += deliver_localstripe_events(
+        localstripe, "payment_intent.succeeded", customer=subscription.stripe_customer_id
+    )
+    results += deliver_localstripe_events(localstripe, "customer.subscription.created", **ours)
     assert {result["status"] for result in results} <= {"PROCESSED", "IGNORED"}
     [credit] = _credits(student)
     purchase = PurchaseTransaction.objects.get()
@@ -104,7 +107,9 @@ def test_a_renewal_grants_a_second_period_that_starts_where_the_first_ended(
     first = SubscriptionPeriod.objects.get()
 
     invoice = renew(localstripe, subscription.stripe_subscription_id)
-    deliver_localstripe_events(localstripe, "payment_intent.succeeded")
+    deliver_localstripe_events(
+        localstripe, "payment_intent.succeeded", customer=subscription.stripe_customer_id
+    )
     deliver_localstripe_events(localstripe, "invoice.payment_succeeded", object_id=invoice.id)
     deliver_localstripe_events(localstripe, "invoice.payment_succeeded", object_id=invoice.id)
 

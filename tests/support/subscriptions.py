@@ -42,12 +42,20 @@ def saved_card_replace(localstripe, customer_id: str, number: str):
     )
 
 
-def localstripe_events(localstripe, event_type: str, *, object_id: str | None = None) -> list:
+def localstripe_events(localstripe, event_type: str, *, object_id=None, **fields) -> list:
+    """localstripe's events of this type about this object, or whose object has these
+    field values (`subscription=…` also matches the subscription itself)."""
     found = []
     for sent in localstripe.events(event_type):
         document = sent.to_dict()
-        if object_id is None or document["data"]["object"]["id"] == object_id:
-            found.append(document)
+        data_object = document["data"]["object"]
+        if object_id is not None and data_object["id"] != object_id:
+            continue
+        if any(
+            value not in (data_object.get(key), data_object["id"]) for key, value in fields.items()
+        ):
+            continue
+        found.append(document)
     return found
 
 
@@ -58,11 +66,8 @@ def deliver(document: dict, client=None):
     return response.json()
 
 
-def deliver_localstripe_events(localstripe, event_type: str, *, object_id: str | None = None):
-    return [
-        deliver(document)
-        for document in localstripe_events(localstripe, event_type, object_id=object_id)
-    ]
+def deliver_localstripe_events(localstripe, event_type: str, **which):
+    return [deliver(document) for document in localstripe_events(localstripe, event_type, **which)]
 
 
 def invoice_event_from_localstripe(localstripe, event_type: str, invoice_id: str) -> dict:
