@@ -36,7 +36,7 @@ from finances.services.subscription_state import (
 )
 from finances.signals import purchase_completion_signals_send
 from finances.stripe_billing_payloads import InvoiceData
-from finances.units import add_months
+from finances.units import add_months, minutes_to_hours
 
 logger = logging.getLogger(__name__)
 Status = Subscription.Status
@@ -292,7 +292,7 @@ def _renewed_notify(subscription: Subscription, period: SubscriptionPeriod, purc
         context={
             "subscription_id": str(subscription.pk),
             "plan_name": purchase.plan_name,
-            "hours": purchase.hours,
+            "hours": f"{minutes_to_hours(purchase.minutes).normalize():f}",  # "15", "7.5"
             "amount": purchase.amount,
             "currency": purchase.currency,
             "period_starts_at": period.period_start.isoformat(),
