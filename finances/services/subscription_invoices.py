@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from finances import stripe_billing
+from finances.locks import subscription_lock
 from finances.models import (
     HoursLedgerEntry,
     PricingPlan,
@@ -222,6 +223,11 @@ def _subscription_after_payment(subscription, invoice, plan, start, end, source_
     previous = subscription.status
     subscription.status = Status.ACTIVE
     subscription.latest_invoice_id = invoice.id
+    if invoice.paid_at and (
+        subscription.stripe_state_at is None or invoice.paid_at > subscription.stripe_state_at
+    ):
+        # Active since this payment: subscription events from before it are stale.
+        subscription.stripe_state_at = invoice.paid_at
     subscription.failure_reason = ""
     if subscription.current_period_end is None or end >= subscription.current_period_end:
         subscription.current_period_start, subscription.current_period_end = start, end
@@ -275,7 +281,8 @@ def subscription_period_payment_attach(*, period_id: int) -> None:
         logger.warning("subscription.invoice_payment_not_found", extra={"period_id": period_id})
         return
     with transaction.atomic(durable=True):
-        locked = SubscriptionPeriod.objects.select_for_update().get(pk=period_id)
+        subscription_lock(subscription_id=period.subscription_id)  # step 0 of the lock order
+        locked = SubscriptionPeriod.objects.get(pk=period_id)
         if not locked.stripe_payment_intent_id:
             subscription_period_payment_store(
                 period=locked, payment_intent_id=intent_id, charge_id=charge_id

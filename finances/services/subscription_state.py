@@ -128,7 +128,10 @@ def subscription_state_apply(
     if subscription.stripe_state_at is not None and state_at < subscription.stripe_state_at:
         return False
     previous = (subscription.status, subscription.cancel_at_period_end)
-    if not subscription.is_final:  # a final status is never left, not even for another
+    # A final status is never left (not even for another), and a subscription with a paid
+    # period is never `incomplete` again (a late `customer.subscription.created`).
+    paid_before = data.status == Status.INCOMPLETE and subscription.periods.exists()
+    if not subscription.is_final and not paid_before:
         subscription.status = data.status
     subscription.cancel_at_period_end = data.cancel_at_period_end
     if data.current_period_start and data.current_period_end:

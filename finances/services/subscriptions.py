@@ -103,6 +103,7 @@ def subscription_create(
         stripe_billing.payment_method_set_default(
             customer_id=customer_id, payment_method_id=payment_method_id
         )
+        read_at = timezone.now()
         data = stripe_billing.subscription_create(
             customer_id=customer_id,
             plan_id=stripe_plan_id,
@@ -129,9 +130,9 @@ def subscription_create(
         locked.stripe_subscription_id = data.id
         locked.stripe_customer_id = customer_id
         locked.save(update_fields=["stripe_subscription_id", "stripe_customer_id", "updated_at"])
-        subscription_state_apply(
-            locked, data, state_at=data.created_at or timezone.now(), source="api", actor=buyer
-        )
+        # The state as read now: the `customer.subscription.created` event (made before the
+        # first payment, so often `incomplete`) is older and will not overwrite it.
+        subscription_state_apply(locked, data, state_at=read_at, source="api", actor=buyer)
         if data.latest_invoice is not None and data.latest_invoice.is_paid:
             invoice_paid_apply(invoice=data.latest_invoice)
     locked.refresh_from_db()

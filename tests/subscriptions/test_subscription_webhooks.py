@@ -338,3 +338,48 @@ def test_rollover_keeps_a_periods_hours_one_more_period_then_the_expiry_job_take
     packages_expire()
     assert ledger_rows(purchase)[-1] == (EntryType.EXPIRY, -900, 0)
     assert ledger_verify().problems == []
+
+
+def test_a_late_created_event_saying_incomplete_does_not_undo_a_paid_subscription(
+    api_client, subscription
+):
+    Subscription.objects.filter(pk=subscription.pk).update(status=Status.INCOMPLETE)
+    deliver(api_client, "invoice.paid", march_invoice(subscription))
+
+    deliver(
+        api_client,
+        "customer.subscription.created",
+        subscription_object(subscription, status="incomplete"),
+        created=int(NOW.timestamp()) + 5,  # even when it looks newer
+    )
+
+    subscription.refresh_from_db()
+    assert subscription.status == Status.ACTIVE
+
+
+def test_an_invoice_without_its_payment_intent_gets_it_from_invoice_payments(
+    api_client, subscription, monkeypatch
+):
+    from finances import stripe_billing
+    from finances.services.subscription_invoices import subscription_period_payment_attach
+
+    invoice = march_invoice(subscription)
+    del invoice["payments"]
+    deliver(api_client, "invoice.paid", invoice)
+    period = SubscriptionPeriod.objects.get()
+    asked = []
+
+    def invoice_payment_find(*, invoice_id):
+        asked.append(invoice_id)
+        return "pi_from_invoice_payments", "ch_from_invoice_payments"
+
+    monkeypatch.setattr(stripe_billing, "invoice_payment_find", invoice_payment_find)
+    subscription_period_payment_attach(period_id=period.pk)
+    subscription_period_payment_attach(period_id=period.pk)
+
+    assert asked == ["in_march"]
+    purchase = PurchaseTransaction.objects.get()
+    assert (purchase.stripe_payment_intent_id, purchase.stripe_charge_id) == (
+        "pi_from_invoice_payments",
+        "ch_from_invoice_payments",
+    )
