@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PurchaseStatusEnum": "finances.models.PurchaseTransaction.Status",
         "PlanTypeEnum": "finances.models.PricingPlan.PlanType",
+        "SubscriptionStatusEnum": "finances.models.Subscription.Status",
     },
 }
 
