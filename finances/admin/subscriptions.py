@@ -12,6 +12,14 @@ from finances.models import (
     SubscriptionPeriod,
     SubscriptionStatusChange,
 )
+from finances.services.operator_actions import (
+    RECONCILE_PERMISSION,
+    operator_permission_require,
+)
+from finances.services.subscription_reconciliation import (
+    SubscriptionReconciliationRun,
+    subscription_reconcile,
+)
 from finances.services.subscriptions import (
     CANCEL_PERMISSION,
     subscription_cancel,
@@ -108,7 +116,12 @@ class SubscriptionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
     ]
     list_select_related = ["student", "payer", "plan"]
     inlines = [SubscriptionPeriodInline, SubscriptionStatusChangeInline]
-    actions = ["cancel_at_period_end_action", "resume_action", "cancel_now_action"]
+    actions = [
+        "cancel_at_period_end_action",
+        "resume_action",
+        "cancel_now_action",
+        "reconcile_action",
+    ]
     readonly_fields = ["stripe_links"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -123,6 +136,28 @@ class SubscriptionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm(CANCEL_PERMISSION)
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm(RECONCILE_PERMISSION)
+
+    @admin.action(description="Reconcile with Stripe", permissions=["reconcile"])
+    def reconcile_action(self, request, queryset):
+        self.permission_require(request, RECONCILE_PERMISSION)
+        operator_permission_require(actor=request.user, permission=RECONCILE_PERMISSION)
+        run = SubscriptionReconciliationRun()
+        for subscription in queryset.exclude(stripe_subscription_id=None)[:50]:
+            try:
+                subscription_reconcile(subscription=subscription, run=run)
+                run.checked += 1
+            except ApplicationError as error:
+                run.errors.append(f"{subscription.pk}: {error.message}")
+        self.message_user(
+            request,
+            f"{run.checked} subscription(s) re-read; {len(run.granted)} invoice(s) granted.",
+            messages.SUCCESS,
+        )
+        for error in run.errors:
+            self.message_user(request, error, messages.ERROR)
 
     @admin.display(description="Stripe Dashboard")
     def stripe_links(self, subscription):

@@ -91,3 +91,22 @@ def test_with_the_permission_staff_cancel_at_period_end_and_resume_and_are_recor
     sources = set(subscription.status_changes.filter(actor=staff).values_list("source", flat=True))
     assert sources == {"admin"}
     assert subscription.status_changes.filter(actor=staff).count() == 2
+
+
+def test_staff_with_the_reconcile_permission_grant_a_missed_renewal_from_the_admin(localstripe):
+    from finances.services.subscriptions import subscription_create
+    from tests.support.subscriptions import renew
+
+    plan = SubscriptionPlanFactory(slug="admin-reconcile")
+    subscription = subscription_create(
+        plan_id=plan.pk, payment_method_id="pm_card_visa", buyer=UserFactory()
+    ).subscription
+    invoice = renew(localstripe, subscription.stripe_subscription_id)
+    without, _ = _staff()
+    with_permission, _ = _staff("reconcile_purchasetransaction")
+    selected = {"action": "reconcile_action", "_selected_action": [str(subscription.pk)]}
+
+    assert without.post(reverse(CHANGELIST), selected).status_code == 403
+    with_permission.post(reverse(CHANGELIST), selected)
+
+    assert subscription.periods.filter(stripe_invoice_id=invoice.id).exists()
