@@ -98,4 +98,3 @@ def user_claim_as_verified(*, user: User, password: str | None = None) -> None:
     )
     if not (address.verified and address.primary):
         EmailAddress.objects.filter(pk=address.pk).update(verified=True, primary=True)
-

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_teacher_student_assignment'),
+        ("accounts", "0002_teacher_student_assignment"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='language',
-            field=models.CharField(blank=True, help_text='The language of their emails (en, pt-pt): the language they last bought or signed up in; blank means NOTIFICATION_LANGUAGE.', max_length=8),
+            model_name="user",
+            name="language",
+            field=models.CharField(
+                blank=True,
+                help_text="The language of their emails (en, pt-pt): the language they last bought or signed up in; blank means NOTIFICATION_LANGUAGE.",
+                max_length=8,
+            ),
         ),
     ]

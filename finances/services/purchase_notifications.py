@@ -86,7 +86,10 @@ def payment_failed_notify(*, purchase: PurchaseTransaction) -> Notification | No
 
 
 def purchase_refunded_notify(
-    *, purchase: PurchaseTransaction, refunded_total_cents: int, refunded_now_cents: int,
+    *,
+    purchase: PurchaseTransaction,
+    refunded_total_cents: int,
+    refunded_now_cents: int,
     minutes_taken_back: int,
 ) -> Notification | None:
     """Once per refunded total: how much came back and how many hours went with it."""
