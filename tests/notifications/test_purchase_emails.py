@@ -137,10 +137,14 @@ def test_a_payment_reported_twice_sends_one_receipt(mailoutbox):
 def test_no_receipt_exists_when_the_completion_rolls_back():
     purchase = ten_hour_purchase(UserFactory())
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        purchase_pay(purchase)
-        assert Notification.objects.filter(kind=PURCHASE_COMPLETED).exists()
-        raise RuntimeError("the webhook's transaction fails after the credit")
+    def pay_then_fail():
+        with transaction.atomic():
+            purchase_pay(purchase)
+            assert Notification.objects.filter(kind=PURCHASE_COMPLETED).exists()
+            raise RuntimeError("the webhook's transaction fails after the credit")
+
+    with pytest.raises(RuntimeError):
+        pay_then_fail()
 
     assert not Notification.objects.exists()
 
