@@ -158,6 +158,7 @@ AXES_RESET_ON_SUCCESS = False  # a success must not wipe an address's failures o
 # axes counts the admin's sign-ins only; the people's sign-ins (allauth) have allauth's own
 # rate limits (ACCOUNT_RATE_LIMITS below), so a buyer's typos never lock an operator out.
 AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "core.admin_login.AdminOnlyAxesHandler"  # and only the admin's are counted
 
 # --- Passwords, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

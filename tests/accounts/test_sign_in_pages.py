@@ -209,3 +209,26 @@ def test_the_sign_up_page_asks_for_a_name_with_a_label(client):
 
     assert '<label for="id_name">' in page
     assert 'autocomplete="name"' in page
+
+
+def test_repeated_wrong_passwords_for_one_account_are_rate_limited(client):
+    user = verified_user()
+
+    for n in range(5):
+        sign_in(client, user.email, f"wrong {n}")
+    correct_meanwhile = sign_in(client, user.email)
+
+    assert "Too many failed login attempts" in correct_meanwhile.content.decode()
+    assert signed_in_user(client) is None
+
+
+def test_the_people_sign_in_does_not_feed_the_admin_lockout(client, settings):
+    from axes.models import AccessAttempt
+
+    settings.AXES_ENABLED = True
+    user = verified_user()
+
+    for n in range(3):
+        sign_in(client, user.email, f"wrong {n}")
+
+    assert not AccessAttempt.objects.exists()
