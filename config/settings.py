@@ -397,6 +397,9 @@ HEADLESS_CLIENTS = ("browser", "app")
 HEADLESS_SERVE_SPECIFICATION = True  # /_allauth/openapi.html
 # The claim link of a guest's receipt: valid this long, once (docs/sign-in-and-emails.md).
 CLAIM_LINK_MAX_AGE_HOURS = env.int("CLAIM_LINK_MAX_AGE_HOURS", default=72)
+# Receipts, failed-payment and refund emails to buyers (services/purchase_notifications.py);
+# off for a deployment whose platform writes to its customers itself (the signals say when).
+BUYER_EMAILS_ENABLED = env.bool("BUYER_EMAILS_ENABLED", default=True)
 # Stripe also emails its own receipt (real Stripe only: localstripe rejects the parameter).
 STRIPE_SEND_RECEIPT_EMAIL = env.bool("STRIPE_SEND_RECEIPT_EMAIL", default=False)
 # --- end Sign-in (allauth) ------------------------------------------------------------

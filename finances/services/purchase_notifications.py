@@ -10,6 +10,8 @@ Contexts hold ids and numbers only; links are made when the message is rendered 
 guest's claim link: notifications.services adds it from `claim_user_id`).
 """
 
+from django.conf import settings
+
 from accounts.models import User
 from finances.models import PurchaseTransaction
 from finances.units import minutes_to_hours
@@ -45,6 +47,8 @@ def _base_context(purchase: PurchaseTransaction) -> dict:
 def _enqueue(
     *, kind: str, object_key: str, purchase: PurchaseTransaction, context: dict
 ) -> Notification | None:
+    if not settings.BUYER_EMAILS_ENABLED:
+        return None
     payer = _payer(purchase)
     return notification_enqueue(
         kind=kind,

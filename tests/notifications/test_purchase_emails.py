@@ -212,3 +212,12 @@ def test_a_buyer_without_a_language_gets_notification_language(settings):
     paid(ten_hour_purchase(UserFactory(language="")))
 
     assert the_only(PURCHASE_COMPLETED).language == "pt-pt"
+
+
+def test_buyer_emails_can_be_switched_off(settings):
+    settings.BUYER_EMAILS_ENABLED = False
+    purchase = paid(ten_hour_purchase(UserFactory()))
+    purchase_refund(purchase, refunded_total_cents=14000)
+    fail(PurchaseTransactionFactory())
+
+    assert not Notification.objects.exists()
