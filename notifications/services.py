@@ -41,8 +41,11 @@ def notification_enqueue(
     language: str | None = None,
 ) -> Notification | None:
     """Records the message and enqueues its sending; None when it was already recorded
-    (same kind, object and recipient)."""
-    with transaction.atomic():
+    (same kind, object and recipient).
+
+    Inside the caller's transaction no savepoint of its own wraps the pair (a failing
+    enqueue fails the caller's transaction anyway); outside one, the pair is one."""
+    with transaction.atomic(savepoint=False):
         try:
             with transaction.atomic():
                 notification = Notification.objects.create(
