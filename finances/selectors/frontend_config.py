@@ -20,14 +20,16 @@ def stripe_js_settings() -> StripeJsSettings:
     """Real Stripe: js.stripe.com and STRIPE_PUBLISHABLE_KEY. localstripe (any other API
     base): its Stripe.js stand-in, served by localstripe itself, and a placeholder key."""
     api_base = settings.STRIPE_API_BASE.rstrip("/")
+    # STRIPE_JS_URL (the storefront block of the settings) wins when set.
+    override = getattr(settings, "STOREFRONT_STRIPE_JS_URL", "")
     if "api.stripe.com" in api_base:
         return StripeJsSettings(
             publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
-            js_url=REAL_STRIPE_JS_URL,
+            js_url=override or REAL_STRIPE_JS_URL,
             is_localstripe=False,
         )
     return StripeJsSettings(
         publishable_key=settings.STRIPE_PUBLISHABLE_KEY or LOCALSTRIPE_PUBLISHABLE_KEY,
-        js_url=f"{api_base}/js.stripe.com/v3/",
+        js_url=override or f"{api_base}/js.stripe.com/v3/",
         is_localstripe=True,
     )

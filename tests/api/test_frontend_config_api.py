@@ -129,3 +129,11 @@ def test_allowed_origins_come_from_the_environment_and_are_csrf_trusted(monkeypa
         monkeypatch.delenv("CORS_ALLOWED_ORIGINS")
         monkeypatch.delenv("DJANGO_CSRF_TRUSTED_ORIGINS")
         importlib.reload(project_settings)
+
+
+def test_the_storefronts_stripe_js_url_setting_wins_when_set(settings):
+    settings.STOREFRONT_STRIPE_JS_URL = "https://cdn.example/stripe-v3.js"
+
+    assert Client().get(CONFIG_URL).json()["stripe"]["js_url"] == (
+        "https://cdn.example/stripe-v3.js"
+    )
