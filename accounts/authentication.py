@@ -1,6 +1,7 @@
 """The finance API's authentication for allauth's headless app clients."""
 
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class HeadlessSessionTokenAuthentication(XSessionTokenAuthentication):
@@ -16,3 +17,19 @@ class HeadlessSessionTokenAuthentication(XSessionTokenAuthentication):
     def authenticate_header(self, request) -> str | None:
         # TokenAuthentication comes first and gives DRF its 401 challenge.
         return None
+
+
+class HeadlessSessionTokenScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI security scheme of `X-Session-Token`."""
+
+    target_class = HeadlessSessionTokenAuthentication
+    name = "headlessSessionToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Session-Token",
+            "description": "The session token of allauth's headless app client "
+            "(`POST /_allauth/app/v1/auth/login` → `meta.session_token`).",
+        }
