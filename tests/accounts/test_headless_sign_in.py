@@ -133,3 +133,53 @@ def test_a_session_authenticated_api_post_needs_the_csrf_token_and_a_token_one_d
 
 def test_the_headless_api_serves_its_specification():
     assert Client().get("/_allauth/openapi.json").status_code == 200
+
+
+def test_an_app_signs_up_with_a_name_and_must_verify_the_email():
+    from django.core import mail
+
+    from accounts.models import User
+
+    response = Client().post(
+        "/_allauth/app/v1/auth/signup",
+        {"email": "Nova@Example.com", "password": "a brand new passphrase 42", "name": "Nova"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 401  # signed up; the pending flow is verify_email
+    user = User.objects.get(email="nova@example.com")
+    assert (user.name, user.is_guest, user.language) == ("Nova", False, "en")
+    assert [message.to for message in mail.outbox] == [["nova@example.com"]]
+
+
+def test_an_app_sign_up_with_a_guests_email_leaves_the_guest_alone_and_emails_its_claim_link():
+    from django.core import mail
+
+    guest = GuestUserFactory(email="ana@example.com")
+
+    Client().post(
+        "/_allauth/app/v1/auth/signup",
+        {"email": "ana@example.com", "password": "a brand new passphrase 42", "name": "X"},
+        content_type="application/json",
+    )
+
+    guest.refresh_from_db()
+    assert guest.is_guest
+    assert not guest.has_usable_password()
+    assert "/accounts/claim/#" in mail.outbox[0].body
+
+
+def test_a_guest_asking_the_app_api_for_a_code_gets_the_claim_link_and_no_session():
+    from django.core import mail
+
+    guest = GuestUserFactory()
+
+    response = Client().post(
+        "/_allauth/app/v1/auth/code/request",
+        {"email": guest.email},
+        content_type="application/json",
+    )
+
+    assert "/accounts/claim/#" in mail.outbox[0].body
+    assert response.json().get("meta", {}).get("is_authenticated") is not True
