@@ -157,4 +157,4 @@ def test_the_claim_page_sends_no_referer_and_is_never_cached(client):
 def test_the_claim_page_speaks_portuguese(client):
     page = client.get("/accounts/claim/", HTTP_ACCEPT_LANGUAGE="pt-PT").content.decode()
 
-    assert "Reclamar a sua conta" in page
+    assert "Ativar a sua conta" in page
