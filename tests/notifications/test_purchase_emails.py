@@ -221,3 +221,19 @@ def test_buyer_emails_can_be_switched_off(settings):
     fail(PurchaseTransactionFactory())
 
     assert not Notification.objects.exists()
+
+
+def test_a_guest_who_claimed_before_the_receipt_was_sent_gets_the_account_link_instead(
+    settings,
+):
+    settings.PUBLIC_BASE_URL = "https://shop.example"
+    guest = GuestUserFactory(language="en")
+    paid(ten_hour_purchase(guest))
+    guest.is_guest = False
+    guest.set_password("a brand new passphrase 42")
+    guest.save()
+
+    _, text, html = rendered(the_only(PURCHASE_COMPLETED))
+
+    assert "/accounts/claim/" not in text + html
+    assert "https://shop.example/account/" in text
