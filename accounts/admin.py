@@ -16,7 +16,7 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["created_at", "last_login"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["name", "is_guest", "is_teacher"]}),
+        ("Profile", {"fields": ["name", "is_guest", "is_teacher", "language"]}),
         (
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},

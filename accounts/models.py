@@ -37,6 +37,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        help_text="The language of their emails (en, pt-pt): the language they last bought or "
+        "signed up in; blank means NOTIFICATION_LANGUAGE.",
+    )
 
     objects = UserManager()
 

@@ -16,17 +16,24 @@ def user_create(
     is_guest: bool = False,
     is_teacher: bool = False,
     is_staff: bool = False,
+    language: str = "",
 ) -> User:
     return User.objects.create_user(
-        email, password, name=name, is_guest=is_guest, is_teacher=is_teacher, is_staff=is_staff
+        email,
+        password,
+        name=name,
+        is_guest=is_guest,
+        is_teacher=is_teacher,
+        is_staff=is_staff,
+        language=language,
     )
 
 
-def guest_user_get_or_create(*, email: str, name: str) -> User:
+def guest_user_get_or_create(*, email: str, name: str, language: str = "") -> User:
     """The user with this email, or a new guest one; safe under concurrent calls.
 
-    An existing account is returned untouched (its name is not overwritten by whatever
-    a guest checkout typed), so callers must not reveal which branch was taken.
+    An existing account is returned untouched (its name and language are not overwritten
+    by whatever a guest checkout sent), so callers must not reveal which branch was taken.
     """
     email = email_normalize(email)
     user = User.objects.filter(email=email).first()
@@ -34,7 +41,7 @@ def guest_user_get_or_create(*, email: str, name: str) -> User:
         return user
     try:
         with transaction.atomic():
-            return user_create(email=email, name=name, is_guest=True)
+            return user_create(email=email, name=name, is_guest=True, language=language)
     except IntegrityError:
         return User.objects.get(email=email)
 
@@ -95,3 +102,10 @@ def teacher_student_assignment_end(
     if assignment is None:
         raise NotFoundError("No teacher assignment has this id.")
     return assignment
+
+
+def user_language_set(*, user: User, language: str) -> None:
+    """The language of the user's emails, from a request they made themselves."""
+    if language and user.language != language:
+        User.objects.filter(pk=user.pk).update(language=language)
+        user.language = language

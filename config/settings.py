@@ -52,9 +52,18 @@ INSTALLED_APPS = [
     "finances",
     "axes",
     "notifications",
+    # --- Sign-in (allauth) and CORS ---
+    "allauth",
+    "allauth.account",
+    "allauth.headless",
+    "corsheaders",
+    # --- end Sign-in (allauth) and CORS ---
 ]
 
 MIDDLEWARE = [
+    # --- CORS (first: answers preflights before anything else) ---
+    "corsheaders.middleware.CorsMiddleware",
+    # --- end CORS ---
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,6 +73,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # --- Sign-in (allauth) ---
+    "allauth.account.middleware.AccountMiddleware",
+    # --- end Sign-in (allauth) ---
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out login into the lockout page (admin login throttling).
     "axes.middleware.AxesMiddleware",
@@ -129,6 +141,8 @@ else:
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Sign-in (allauth): email + password, emailed codes; refuses guests (accounts/adapters.py).
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_ENABLED = env.bool("ADMIN_LOGIN_THROTTLE_ENABLED", default=True)
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
@@ -141,6 +155,10 @@ AXES_CLIENT_IP_CALLABLE = "core.admin_login.admin_login_client_ip"  # core.clien
 AXES_USERNAME_CALLABLE = "core.admin_login.admin_login_username"
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
 AXES_RESET_ON_SUCCESS = False  # a success must not wipe an address's failures on other accounts
+# axes counts the admin's sign-ins only; the people's sign-ins (allauth) have allauth's own
+# rate limits (ACCOUNT_RATE_LIMITS below), so a buyer's typos never lock an operator out.
+AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "core.admin_login.AdminOnlyAxesHandler"  # and only the admin's are counted
 
 # --- Passwords, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -182,6 +200,8 @@ REST_FRAMEWORK = {
     # authenticator has one (session authentication has none, which would turn 401 into 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        # Sign-in (allauth): the headless API's `X-Session-Token` (app clients).
+        "accounts.authentication.HeadlessSessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -243,7 +263,11 @@ STRIPE_LIVEMODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-10-28.endive")
 
 # Where this deployment is reached from outside (Stripe CLI instructions, self-test).
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Also the links in emails (a guest's claim link); by default where `make run` serves.
+PUBLIC_BASE_URL = env.str(
+    "PUBLIC_BASE_URL",
+    default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.int('PORT', default=8000)}",
+)
 
 # --- Webhooks -------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
@@ -336,6 +360,75 @@ NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS
 NOTIFICATION_STALE_SENDING_SECONDS = env.int("NOTIFICATION_STALE_SENDING_SECONDS", default=600)
 # Days before a lot expires that its owner is reminded of its unused hours.
 EXPIRY_REMINDER_DAYS = env.int("EXPIRY_REMINDER_DAYS", default=3)
+
+# --- Sign-in (allauth) ---------------------------------------------------------------
+# Server-rendered pages under /accounts/ and the headless API under /_allauth/ (browser
+# clients: the session cookie + CSRF; app clients: `X-Session-Token`, which the finance
+# API accepts too). docs/sign-in-and-emails.md says what was chosen and why.
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupNameForm"  # + the required `name`
+ACCOUNT_UNIQUE_EMAIL = True
+# A sign-up with a taken email (a guest's too) creates nothing and says "check your email":
+# the owner gets a message (a guest: a claim link), nobody learns the address exists.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGOUT_ON_GET = False  # signing out is a POST (CSRF), never a link
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Aprende Comigo: "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if BEHIND_TLS_PROXY else "http"
+# allauth's own rate limits (counted in the cache: needs Redis across processes).
+ACCOUNT_RATE_LIMITS = {
+    "login": env.str("RATE_LIMIT_LOGIN", default="30/m/ip"),
+    "login_failed": env.str("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+    "signup": env.str("RATE_LIMIT_SIGNUP", default="20/m/ip"),
+    "confirm_email": "1/3m/key",
+    "reset_password": env.str("RATE_LIMIT_RESET_PASSWORD", default="20/m/ip,5/m/key"),
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "request_login_code": env.str("RATE_LIMIT_LOGIN_CODE", default="20/m/ip,3/m/key"),
+    "change_phone": "1/m/user",
+    "reauthenticate": "10/m/user",
+}
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/account/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+HEADLESS_CLIENTS = ("browser", "app")
+HEADLESS_SERVE_SPECIFICATION = True  # /_allauth/openapi.html
+# The claim link of a guest's receipt: valid this long, once (docs/sign-in-and-emails.md).
+CLAIM_LINK_MAX_AGE_HOURS = env.int("CLAIM_LINK_MAX_AGE_HOURS", default=72)
+# Receipts, failed-payment and refund emails to buyers (services/purchase_notifications.py);
+# off for a deployment whose platform writes to its customers itself (the signals say when).
+BUYER_EMAILS_ENABLED = env.bool("BUYER_EMAILS_ENABLED", default=True)
+# Stripe also emails its own receipt (real Stripe only: localstripe rejects the parameter).
+STRIPE_SEND_RECEIPT_EMAIL = env.bool("STRIPE_SEND_RECEIPT_EMAIL", default=False)
+# --- end Sign-in (allauth) ------------------------------------------------------------
+
+# --- CORS (front ends on other origins) -----------------------------------------------
+# None by default. Listed origins may call /api/ and /_allauth/ with credentials (cookies);
+# they are trusted for CSRF too (a session-authenticated POST still needs its token).
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True  # only ever sent back to an allowed origin
+CORS_URLS_REGEX = r"^/(api|_allauth)/.*$"
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "x-csrftoken",
+    "x-requested-with",
+    "x-session-token",
+    "x-client-secret",
+)
+CSRF_TRUSTED_ORIGINS = [
+    *CSRF_TRUSTED_ORIGINS,
+    *(origin for origin in CORS_ALLOWED_ORIGINS if origin not in CSRF_TRUSTED_ORIGINS),
+]
+# --- end CORS -------------------------------------------------------------------------
 
 # --- Outbound webhook to the platform (optional; the signals of finances/signals.py) --
 PLATFORM_WEBHOOK_URL = env.str("PLATFORM_WEBHOOK_URL", default="")

@@ -13,6 +13,11 @@ urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="metrics"),
     path("api/finances/", include("finances.api.urls")),
     path("api/accounts/", include("accounts.api.urls")),
+    # --- Sign-in (allauth) ---
+    path("accounts/", include("accounts.urls")),  # claim/ (before allauth's)
+    path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
+    # --- end Sign-in (allauth) ---
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from django.http import HttpRequest
 
+from core.log_redaction import redact_secret_paths
+
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -46,9 +48,9 @@ class StructuredFormatter(logging.Formatter):
             }
             if record.exc_info:
                 document["exception"] = self.formatException(record.exc_info)
-            return json.dumps(document, default=str)
+            return redact_secret_paths(json.dumps(document, default=str))
         pairs = " ".join(f"{key}={value}" for key, value in context.items())
         line = f"{timestamp} {record.levelname} {record.name} {message} {pairs}".rstrip()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact_secret_paths(line)

@@ -162,7 +162,11 @@ def payment_intent_create(
     metadata: dict[str, str],
     idempotency_key: str,
     description: str = "",
+    receipt_email: str = "",
 ) -> PaymentIntentData:
+    """`receipt_email` makes Stripe email its own receipt too: sent only when
+    STRIPE_SEND_RECEIPT_EMAIL allows it, to a Stripe that takes optional parameters
+    (localstripe rejects it)."""
     _assert_no_transaction_open()
     params: dict[str, Any] = {
         "amount": amount_cents,
@@ -173,6 +177,8 @@ def payment_intent_create(
         params["automatic_payment_methods"] = {"enabled": True}
         if description:
             params["description"] = description
+        if receipt_email and settings.STRIPE_SEND_RECEIPT_EMAIL:
+            params["receipt_email"] = receipt_email
     else:
         params["payment_method_types"] = ["card"]
     result = _client().v1.payment_intents.create(

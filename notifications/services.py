@@ -41,8 +41,11 @@ def notification_enqueue(
     language: str | None = None,
 ) -> Notification | None:
     """Records the message and enqueues its sending; None when it was already recorded
-    (same kind, object and recipient)."""
-    with transaction.atomic():
+    (same kind, object and recipient).
+
+    Inside the caller's transaction no savepoint of its own wraps the pair (a failing
+    enqueue fails the caller's transaction anyway); outside one, the pair is one."""
+    with transaction.atomic(savepoint=False):
         try:
             with transaction.atomic():
                 notification = Notification.objects.create(
@@ -82,11 +85,31 @@ def _claim(*, notification_id: int, now: datetime) -> Notification | None:
     return notification
 
 
+def _links(*, notification: Notification) -> dict:
+    """Links made when the message is rendered, never stored: the site's pages, and a
+    guest's claim link (signed, expiring; accounts/claims.py) from `claim_user_id`."""
+    base_url = settings.PUBLIC_BASE_URL.rstrip("/")
+    links = {"site_url": f"{base_url}/", "account_url": f"{base_url}/account/"}
+    if plan_slug := notification.context.get("plan_slug"):
+        links["checkout_url"] = f"{base_url}/checkout/{plan_slug}/"
+    if claim_user_id := notification.context.get("claim_user_id"):
+        from accounts.claims import claim_link_for_user
+        from accounts.models import User
+
+        user = User.objects.filter(pk=claim_user_id).first()
+        link = claim_link_for_user(user=user) if user is not None else None
+        if link is not None:
+            links["claim_url"] = link.url
+            links["claim_max_age_hours"] = link.max_age_hours
+    return links
+
+
 def notification_message(*, notification: Notification) -> EmailMultiAlternatives:
     context = {
         key: (parse_datetime(value) if key.endswith("_at") and isinstance(value, str) else value)
         for key, value in notification.context.items()
     }
+    context.update(_links(notification=notification))
     base = f"notifications/{notification.kind}"
     with translation.override(notification.language):
         subject = render_to_string(f"{base}/subject.{notification.language}.txt", context)

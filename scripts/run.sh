@@ -76,6 +76,7 @@ cat <<INFO
   Web:                   gunicorn, ${WEB_WORKERS} worker(s)
   Background jobs:       manage.py qcluster, ${QUEUE_WORKERS} worker(s) (schedules and failures in the admin)
   Emails:                ${EMAIL_DESTINATION}
+  Sign in:               http://${RUN_HOST}:${RUN_PORT}/accounts/login/   (a guest claims the account from the receipt's link)
 
 INFO
 

@@ -1,4 +1,5 @@
 import factory
+from django.contrib.auth.hashers import make_password
 from factory.django import DjangoModelFactory
 
 from accounts.models import GuardianStudentLink, TeacherStudentAssignment, User
@@ -24,7 +25,9 @@ class UserFactory(DjangoModelFactory):
 
 class GuestUserFactory(UserFactory):
     is_guest = True
-    password = factory.PostGenerationMethodCall("set_unusable_password")
+    # A field value, not a post-generation call: that ran after `_save` and left the
+    # stored password empty instead of unusable.
+    password = factory.LazyFunction(lambda: make_password(None))
 
 
 class StaffUserFactory(UserFactory):

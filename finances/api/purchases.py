@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.languages import language_of_request
 from core.client_ip import client_network_from_request
 from core.errors import ApplicationError, NotFoundError
 from core.openapi import errors
@@ -69,6 +70,7 @@ class PurchaseInitiateView(APIView):
             buyer=buyer,
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),
+            language=language_of_request(),
         )
         return Response(
             PurchaseInitiateOutputSerializer(initiation).data, status=status.HTTP_201_CREATED

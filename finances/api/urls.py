@@ -2,6 +2,7 @@ from django.urls import path
 
 from finances.api.balances import BalanceHistoryView, BalanceView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
+from finances.api.frontend_config import FrontendConfigView
 from finances.api.plans import PricingPlanListView
 from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
 from finances.api.subscriptions import (
@@ -17,6 +18,7 @@ app_name = "finances"
 
 urlpatterns = [
     path("plans/", PricingPlanListView.as_view(), name="plans"),
+    path("config/", FrontendConfigView.as_view(), name="frontend-config"),  # auth helper
     path("purchase/initiate/", PurchaseInitiateView.as_view(), name="purchase-initiate"),
     path(
         "purchase/<uuid:transaction_id>/status/",

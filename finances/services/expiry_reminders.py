@@ -50,6 +50,7 @@ def expiry_reminders_send(*, now: datetime | None = None) -> ReminderRun:
                 kind=EXPIRY_REMINDER,
                 object_key=f"purchase:{purchase.pk}:{purchase.expires_at.isoformat()}",
                 recipient=purchase.student.email,
+                language=purchase.student.language or None,
                 context={
                     "purchase_transaction_id": str(purchase.pk),
                     "student_id": purchase.student_id,

@@ -25,6 +25,10 @@ from finances.services.payment_outcomes import (
     purchase_locate,
     purchase_transition_log,
 )
+from finances.services.purchase_notifications import (
+    payment_failed_notify,
+    purchase_completed_notify,
+)
 from finances.services.refund_accounting import apply_refund, lot_refunds_settle
 from finances.signals import purchase_completion_signals_send
 from finances.state_machine import PaymentReport, transition_for
@@ -109,6 +113,7 @@ def confirm_payment_completion(
         )
         purchase_transition_log(purchase, previous, source_event_id)
         purchase_completion_signals_send(purchase=purchase)
+        purchase_completed_notify(purchase=purchase)  # the receipt, in this transaction
         if decision.needs_review:
             purchase_flag(purchase, decision.reason)
         # Paid after its checkout expired, or on a plan withdrawn or repriced since:
@@ -152,6 +157,8 @@ def _apply_simple_transition(
             update_fields.append("failure_reason")
         purchase.save(update_fields=update_fields)
         purchase_transition_log(purchase, previous, source_event_id)
+        if report == PaymentReport.FAILED:
+            payment_failed_notify(purchase=purchase)  # once per purchase
         return PaymentOutcome(
             OutcomeKind.APPLIED, f"Purchase is now {purchase.status}.", purchase.pk
         )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import GuardianStudentLink, User
 from accounts.selectors import guardian_link_get
-from accounts.services import guest_user_get_or_create
+from accounts.services import guest_user_get_or_create, user_language_set
 from core.errors import ApplicationError
 from finances import stripe_gateway
 from finances.errors import PaymentProviderError
@@ -37,9 +37,15 @@ def client_secret_hash(client_secret: str) -> str:
 
 
 def _purchase_parties(
-    *, buyer: User | None, student_name: str | None, student_email: str | None
+    *,
+    buyer: User | None,
+    student_name: str | None,
+    student_email: str | None,
+    language: str = "",
 ) -> tuple[User, User | None, GuardianStudentLink | None]:
     """(student, purchased_by, guardian_link) for this request."""
+    if buyer is not None:
+        user_language_set(user=buyer, language=language)  # the language of their emails
     if buyer is None:
         if not student_name or not student_email:
             raise ApplicationError(
@@ -47,7 +53,10 @@ def _purchase_parties(
                 message="The request has invalid fields.",
                 fields={"student_info": ["Name and email are required for a guest purchase."]},
             )
-        return guest_user_get_or_create(email=student_email, name=student_name), None, None
+        student = guest_user_get_or_create(
+            email=student_email, name=student_name, language=language
+        )
+        return student, None, None
     if not student_email or student_email == buyer.email:
         return buyer, None, None
     link = guardian_link_get(guardian=buyer, student_email=student_email)
@@ -85,11 +94,14 @@ def purchase_initiate(
     buyer: User | None,
     student_name: str | None = None,
     student_email: str | None = None,
+    language: str = "",
 ) -> PurchaseInitiation:
+    """`language`: the request's (en, pt-pt); the buyer's emails are written in it (a new
+    guest's, a signed-in buyer's; an existing account named by a guest checkout keeps its own)."""
     plan = pricing_plan_for_purchase(plan_id=plan_id)
     with transaction.atomic(durable=True):
         student, purchased_by, guardian_link = _purchase_parties(
-            buyer=buyer, student_name=student_name, student_email=student_email
+            buyer=buyer, student_name=student_name, student_email=student_email, language=language
         )
         purchase = PurchaseTransaction.objects.create(
             student=student,
@@ -111,6 +123,7 @@ def purchase_initiate(
             },
             idempotency_key=f"purchase-initiate:{purchase.pk}",
             description=plan.name,
+            receipt_email=student.email if purchased_by is None else purchased_by.email,
         )
     except PaymentProviderError as error:
         purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")

@@ -35,6 +35,7 @@ from finances.services.payment_outcomes import (
     purchase_locate,
     purchase_transition_log,
 )
+from finances.services.purchase_notifications import purchase_refunded_notify
 from finances.services.shortfalls import lot_shortfalls_settle
 from finances.signals import purchase_refund_signal_send
 from finances.stripe_payloads import ChargeData, RefundData
@@ -197,6 +198,12 @@ def lot_refunds_settle(
         )
         purchase_refund_signal_send(
             purchase=purchase, refunded_total_cents=target_cents, minutes=taken
+        )
+        purchase_refunded_notify(
+            purchase=purchase,
+            refunded_total_cents=target_cents,
+            refunded_now_cents=cents_change,
+            minutes_taken_back=taken,
         )
         refunded_minutes += taken
         if taken < wanted:

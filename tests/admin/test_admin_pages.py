@@ -2,6 +2,7 @@
 hours are shown as people read them, and the actions really act (localstripe)."""
 
 import pytest
+from allauth.account.models import EmailAddress
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
@@ -59,7 +60,8 @@ def completed_purchase() -> PurchaseTransaction:
 
 @pytest.fixture
 def one_of_everything(completed_purchase):
-    GuardianStudentLinkFactory()
+    link = GuardianStudentLinkFactory()
+    EmailAddress.objects.create(user=link.guardian, email=link.guardian.email, verified=True)
     TeacherStudentAssignmentFactory()
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
@@ -97,6 +99,7 @@ def _registered_models() -> list:
 
 def test_every_admin_model_is_covered_here():
     assert {model._meta.label for model in _registered_models()} == {
+        "account.EmailAddress",  # allauth: verified addresses
         "accounts.GuardianStudentLink",
         "accounts.TeacherStudentAssignment",
         "accounts.User",

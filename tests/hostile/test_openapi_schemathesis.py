@@ -61,6 +61,7 @@ OPERATIONS = [
     "GET /api/finances/balance/history/",
     "POST /api/finances/consumptions/",
     "POST /api/finances/consumptions/reversals/",
+    "GET /api/finances/config/",
     "GET /api/finances/plans/",
     "GET /api/finances/purchase/{transaction_id}/status/",
     "POST /api/finances/purchase/initiate/",

@@ -37,6 +37,13 @@ def _recoverable_event_due_now() -> WebhookEventLog:
     return event_log
 
 
+@pytest.fixture(autouse=True)
+def _no_buyer_emails(settings):
+    # These tests count the queue's jobs: the receipts of the purchases they pay would be
+    # jobs too (their own tests: tests/notifications/test_purchase_emails.py).
+    settings.BUYER_EMAILS_ENABLED = False
+
+
 def _credits(event_log: WebhookEventLog) -> int:
     return HoursLedgerEntry.objects.filter(
         stripe_event_id=event_log.stripe_event_id, entry_type=EntryType.CREDIT

@@ -47,7 +47,7 @@ def test_a_lot_expiring_within_the_reminder_days_gets_one_reminder_with_its_unus
 
     run = expiry_reminders_send()
 
-    [notification] = Notification.objects.all()
+    [notification] = Notification.objects.filter(kind="expiry_reminder")
     assert run.enqueued == [notification.pk]
     assert (notification.kind, notification.recipient_email) == (
         EXPIRY_REMINDER,
@@ -69,7 +69,7 @@ def test_running_the_reminders_again_reminds_nobody_twice():
 
     assert second.lots == 1
     assert second.enqueued == []
-    assert Notification.objects.count() == 1
+    assert Notification.objects.filter(kind="expiry_reminder").count() == 1
 
 
 def test_lots_expiring_later_already_expired_or_used_up_get_no_reminder():
