@@ -162,14 +162,28 @@ def payment_intent_create(
     metadata: dict[str, str],
     idempotency_key: str,
     description: str = "",
+    payment_method_id: str | None = None,
 ) -> PaymentIntentData:
+    """Creates a PaymentIntent; with `payment_method_id` it is also confirmed in the same
+    call (the storefront's flow: localstripe refuses `confirm(id, payment_method=…)`). A
+    declined card raises `PaymentDeclined`; a card that asks for 3-D Secure comes back
+    `requires_action`, which the browser completes with `confirmCardPayment`."""
     _assert_no_transaction_open()
     params: dict[str, Any] = {
         "amount": amount_cents,
         "currency": currency.lower(),
         "metadata": metadata,
     }
-    if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+    if payment_method_id:
+        # A card confirmed on the server: no redirect-based methods, so no return_url.
+        params["payment_method"] = payment_method_id
+        params["payment_method_types"] = ["card"]
+        params["confirm"] = True
+        if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+            params["use_stripe_sdk"] = True
+            if description:
+                params["description"] = description
+    elif settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
         params["automatic_payment_methods"] = {"enabled": True}
         if description:
             params["description"] = description
@@ -179,6 +193,27 @@ def payment_intent_create(
         params=params, options={"idempotency_key": idempotency_key}
     )
     return _payment_intent(result)
+
+
+@dataclass(frozen=True)
+class SetupIntentData:
+    id: str
+    client_secret: str
+
+
+@_translate_stripe_errors
+def setup_intent_create(*, idempotency_key: str) -> SetupIntentData:
+    """A SetupIntent for the browser's `confirmCardSetup`: it turns the card typed into
+    Stripe.js's Card Element into a PaymentMethod (no customer, used once, on session)."""
+    _assert_no_transaction_open()
+    result = _client().v1.setup_intents.create(
+        params={"payment_method_types": ["card"], "usage": "on_session"},
+        options={"idempotency_key": idempotency_key},
+    )
+    document = result.to_dict()
+    if not document.get("id") or not document.get("client_secret"):
+        raise MalformedStripeObject("A SetupIntent without id or client secret.")
+    return SetupIntentData(id=document["id"], client_secret=document["client_secret"])
 
 
 @_translate_stripe_errors

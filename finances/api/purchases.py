@@ -16,6 +16,7 @@ from finances.api.serializers import (
     PurchaseListQuerySerializer,
     PurchaseSerializer,
 )
+from finances.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from_request
 from finances.selectors.purchases import purchase_get_visible, purchase_list_for_user
 from finances.services.purchases import pricing_plan_for_purchase, purchase_initiate
 
@@ -30,8 +31,10 @@ class PurchaseInitiateView(APIView):
         operation_id="purchase_initiate",
         summary="Start a purchase and get the PaymentIntent client secret",
         request=PurchaseInitiateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: PurchaseInitiateOutputSerializer,
+            200: PurchaseInitiateOutputSerializer,
             **errors(
                 400,
                 401,
@@ -39,6 +42,8 @@ class PurchaseInitiateView(APIView):
                 415,
                 429,
                 500,
+                http_409="A request with this `Idempotency-Key` is still being processed "
+                "(`checkout_in_progress`).",
                 http_402="The payment was declined (`payment_declined`).",
                 http_502="Stripe rejected the request (`payment_provider_rejected`).",
                 http_503="Stripe unavailable (`payment_provider_unavailable`), or the rate-limit "
@@ -53,6 +58,7 @@ class PurchaseInitiateView(APIView):
         )
         serializer = PurchaseInitiateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        checkout_key = idempotency_key_from_request(request)
         buyer = request.user if request.user.is_authenticated else None
         student_info = serializer.validated_data.get("student_info") or {}
         plan_id = serializer.validated_data["plan_id"]
@@ -69,9 +75,12 @@ class PurchaseInitiateView(APIView):
             buyer=buyer,
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),
+            payment_method_id=serializer.validated_data.get("payment_method_id"),
+            checkout_key=checkout_key,
         )
         return Response(
-            PurchaseInitiateOutputSerializer(initiation).data, status=status.HTTP_201_CREATED
+            PurchaseInitiateOutputSerializer(initiation).data,
+            status=status.HTTP_200_OK if initiation.replayed else status.HTTP_201_CREATED,
         )
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from finances.api.balances import BalanceHistoryView, BalanceView
+from finances.api.checkout import CheckoutSetupIntentView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
 from finances.api.plans import PricingPlanListView
 from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
@@ -10,6 +11,9 @@ app_name = "finances"
 
 urlpatterns = [
     path("plans/", PricingPlanListView.as_view(), name="plans"),
+    path(
+        "checkout/setup-intent/", CheckoutSetupIntentView.as_view(), name="checkout-setup-intent"
+    ),
     path("purchase/initiate/", PurchaseInitiateView.as_view(), name="purchase-initiate"),
     path(
         "purchase/<uuid:transaction_id>/status/",
