@@ -45,6 +45,13 @@ def _checkout_messages() -> dict[str, str]:
             "Monthly plans cannot be bought online yet. Choose an hour package, or contact us."
         ),
         "retry": _("Try again"),
+        "card_fields": {
+            "number": _("Card number"),
+            "exp_month": _("Expiry month (MM)"),
+            "exp_year": _("Expiry year (YY)"),
+            "cvc": _("Security code (CVC)"),
+            "postal_code": _("Postal code"),
+        },
     }
 
 

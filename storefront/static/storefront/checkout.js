@@ -210,6 +210,19 @@
     }
   }
 
+  function labelStandInFields() {
+    // localstripe's stand-in draws plain inputs with placeholders only; real Stripe.js
+    // draws its own labelled iframe, where this finds nothing.
+    var names = messages.card_fields || {};
+    document.querySelectorAll("#card-element input").forEach(function (input) {
+      var label = names[input.getAttribute("placeholder")];
+      if (label && !input.hasAttribute("aria-label")) {
+        input.setAttribute("aria-label", label);
+        input.setAttribute("autocomplete", "off");
+      }
+    });
+  }
+
   async function subscriptionsAvailable() {
     try {
       await window.storefrontApi.get(config.urls.subscriptions);
@@ -228,6 +241,7 @@
     stripe = window.Stripe(config.stripe.publishable_key);
     card = stripe.elements().create("card", { hidePostalCode: false });
     card.mount("#card-element");
+    labelStandInFields();
     form.addEventListener("submit", onSubmit);
     if (config.subscription && !(await subscriptionsAvailable())) {
       showError(messages.subscriptions_unavailable);
