@@ -355,7 +355,7 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 
 # --- Storefront: the buyer's pages (helper "pages"; keep this block whole) -----------
 # Plans at /, checkout, completion and /account/ (storefront/), with Stripe.js.
-INSTALLED_APPS += ["storefront"]  # noqa: F405 (defined above)
+INSTALLED_APPS += ["storefront"]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("storefront.context_processors.stripe_js")
 # SetupIntents a checkout page asks for (one per payment attempt), per client network.
 RATE_LIMITS["checkout_setup_ip"] = env.str("RATE_LIMIT_CHECKOUT_SETUP_PER_IP", default="30/hour")

@@ -7,7 +7,11 @@ from django.db.models import QuerySet
 from accounts.models import User
 from accounts.selectors import guardian_link_list
 from finances.models import HoursLedgerEntry, PricingPlan, PurchaseTransaction
-from finances.selectors.balances import BalanceSummary, balance_summary_get, ledger_entries_for_student
+from finances.selectors.balances import (
+    BalanceSummary,
+    balance_summary_get,
+    ledger_entries_for_student,
+)
 from finances.selectors.plans import pricing_plan_list_active
 from finances.selectors.purchases import purchase_list_for_user
 

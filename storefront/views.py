@@ -80,9 +80,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             "setupIntent": reverse("finances:checkout-setup-intent"),
             "initiate": reverse("finances:purchase-initiate"),
             "subscriptions": "/api/finances/subscriptions/",
-            "complete": reverse(
-                "storefront:complete", kwargs={"transaction_id": uuid.UUID(int=0)}
-            ),
+            "complete": reverse("storefront:complete", kwargs={"transaction_id": uuid.UUID(int=0)}),
             "account": reverse("storefront:account"),
         },
         "messages": _checkout_messages(),
@@ -105,9 +103,7 @@ def complete(request: HttpRequest, transaction_id: uuid.UUID) -> HttpResponse:
     the checkout page kept in this tab's sessionStorage, in the X-Client-Secret header)."""
     config = {
         "transactionId": str(transaction_id),
-        "statusUrl": reverse(
-            "finances:purchase-status", kwargs={"transaction_id": transaction_id}
-        ),
+        "statusUrl": reverse("finances:purchase-status", kwargs={"transaction_id": transaction_id}),
         "pollMilliseconds": settings.STOREFRONT_STATUS_POLL_MILLISECONDS,
         "pollSeconds": settings.STOREFRONT_STATUS_POLL_SECONDS,
         "language": request.LANGUAGE_CODE,
@@ -150,7 +146,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "resume": _("Resume"),
             "confirm_cancel": _("Cancel this subscription at the end of the current period?"),
             "error": _("That did not work. Reload the page and try again."),
-            "period": _("Current period: %(start)s – %(end)s"),
+            "period": _("Current period: %(start)s – %(end)s"),  # noqa: RUF001
             "status": {
                 "active": _("Active"),
                 "trialing": _("Trial"),

@@ -10,13 +10,13 @@ from core.client_ip import client_network_from_request
 from core.errors import ApplicationError, NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
+from finances.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from_request
 from finances.api.serializers import (
     PurchaseInitiateInputSerializer,
     PurchaseInitiateOutputSerializer,
     PurchaseListQuerySerializer,
     PurchaseSerializer,
 )
-from finances.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from_request
 from finances.selectors.purchases import purchase_get_visible, purchase_list_for_user
 from finances.services.purchases import pricing_plan_for_purchase, purchase_initiate
 

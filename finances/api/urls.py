@@ -11,9 +11,7 @@ app_name = "finances"
 
 urlpatterns = [
     path("plans/", PricingPlanListView.as_view(), name="plans"),
-    path(
-        "checkout/setup-intent/", CheckoutSetupIntentView.as_view(), name="checkout-setup-intent"
-    ),
+    path("checkout/setup-intent/", CheckoutSetupIntentView.as_view(), name="checkout-setup-intent"),
     path("purchase/initiate/", PurchaseInitiateView.as_view(), name="purchase-initiate"),
     path(
         "purchase/<uuid:transaction_id>/status/",

@@ -15,9 +15,7 @@ CURRENCY_SYMBOLS = {"EUR": "€", "USD": "US$", "GBP": "£", "BRL": "R$"}
 def money(cents: int | None, currency: str = "EUR") -> str:
     if cents is None:
         return ""
-    amount = number_format(
-        Decimal(cents) / 100, decimal_pos=2, use_l10n=True, force_grouping=True
-    )
+    amount = number_format(Decimal(cents) / 100, decimal_pos=2, use_l10n=True, force_grouping=True)
     symbol = CURRENCY_SYMBOLS.get((currency or "").upper(), (currency or "").upper())
     if (get_language() or "en").lower().startswith("pt"):
         return f"{amount} {symbol}"

@@ -160,7 +160,8 @@ def test_a_setup_intent_is_handed_out_for_stripe_js(api_client, localstripe):
 
     assert response.status_code == 201
     secret = response.json()["client_secret"]
-    assert secret.startswith("seti_") and "_secret_" in secret
+    assert secret.startswith("seti_")
+    assert "_secret_" in secret
 
 
 def test_setup_intents_are_rate_limited_per_client_network(api_client, localstripe, settings):

@@ -14,6 +14,7 @@ be fetched here). Without it, or without localstripe, the tests skip with the re
 fail under REQUIRE_SERVICES=1 (CI).
 """
 
+import contextlib
 import email
 import os
 import shutil
@@ -60,7 +61,49 @@ class StorefrontServer:
     email_dir: Path
     log_path: Path
     localstripe_api_base: str
+    environment: dict = field(default_factory=dict)
     processes: list = field(default_factory=list)
+
+    def manage(self, *arguments: str) -> str:
+        """Runs a management command against the server's database; returns its output."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *arguments],
+            cwd=REPOSITORY,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def session_for(self, *, email: str, name: str, password: str = "") -> str:
+        """A signed-in session (its key) for this user, created if missing: what a sign-in
+        page would give. The lead's sign-in tests go through allauth's pages instead."""
+        script = (
+            "from django.contrib.auth import get_user_model, SESSION_KEY, "
+            "BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
+            "from django.contrib.sessions.backends.db import SessionStore\n"
+            "User = get_user_model()\n"
+            f"user, _ = User.objects.get_or_create(email={email!r},"
+            f" defaults={{'name': {name!r}}})\n"
+            f"user.set_password({password!r}) if {bool(password)!r} else None\n"
+            "user.save()\n"
+            "session = SessionStore()\n"
+            "session[SESSION_KEY] = str(user.pk)\n"
+            "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+            "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+            "session.create()\n"
+            "print(session.session_key)\n"
+        )
+        return self.manage("shell", "-c", script).strip().splitlines()[-1]
+
+    def sign_in(self, page, *, email: str, name: str) -> None:
+        """Signs the page's browser context in as this user (a session cookie)."""
+        key = self.session_for(email=email, name=name)
+        page.context.add_cookies(
+            [{"name": "sessionid", "value": key, "url": self.base_url, "httpOnly": True}]
+        )
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Reads the server's own database (its tables, not this test process's ORM)."""
@@ -138,6 +181,7 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
         email_dir=email_dir,
         log_path=log_path,
         localstripe_api_base=api_base,
+        environment=environment,
     )
     gunicorn = Path(python).with_name("gunicorn")
     with log_path.open("ab") as log:
@@ -148,7 +192,7 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
             [python, "manage.py", "qcluster"],
         ):  # fmt: skip
             server.processes.append(
-                subprocess.Popen(  # noqa: S603 (our own venv's executables)
+                subprocess.Popen(
                     command,
                     cwd=REPOSITORY,
                     env=environment,
@@ -172,7 +216,7 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
         yield server
     finally:
         # localstripe has no delete: an empty event list silences the registration.
-        try:
+        with contextlib.suppress(requests.RequestException):
             localstripe_control.register_webhook(
                 api_base=api_base,
                 url="http://127.0.0.1:9/",
@@ -180,8 +224,6 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
                 registration_id=WEBHOOK_REGISTRATION_ID,
                 events=[],
             )
-        except requests.RequestException:
-            pass
         for process in server.processes:
             if process.poll() is None:
                 process.terminate()
@@ -239,7 +281,7 @@ def _chromium():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
-    except Exception as error:  # noqa: BLE001 (any launch failure is "no browser")
+    except Exception as error:
         playwright.stop()
         _service_missing(f"Chromium at {CHROMIUM} did not start: {error}")
     yield browser

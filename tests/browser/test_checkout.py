@@ -181,3 +181,38 @@ def test_the_pages_speak_european_portuguese(page, storefront_server, screenshot
     )
     expect(page.locator("#complete-amount")).to_contain_text("140,00")
     screenshot(page, "complete-pt")
+
+
+def test_a_signed_in_buyer_pays_and_sees_the_hours_on_the_account_page(
+    page, storefront_server, screenshot
+):
+    email = f"student-{uuid.uuid4().hex[:8]}@example.com"
+    storefront_server.sign_in(page, email=email, name="Sofia Signed")
+    page.goto("/checkout/package-20h/")
+    expect(page.get_by_text("Buying for Sofia Signed")).to_be_visible()
+    _fill_card(page, GOOD_CARD)
+    page.get_by_role("button", name=re.compile("Pay")).click()
+
+    _expect_completed_with(page, "20 h")
+    page.get_by_role("link", name="See my hours").click()
+    expect(page.get_by_test_id("hours-now")).to_have_text("20 h")
+    expect(page.locator("table").first).to_contain_text("20 hours")
+    # Without the subscriptions API on this server, its section stays hidden.
+    expect(page.locator("#subscriptions")).to_be_hidden()
+    screenshot(page, "account-en")
+
+
+def test_without_the_subscriptions_api_a_monthly_plan_says_so_instead_of_failing(
+    page, storefront_server, screenshot
+):
+    status = page.request.get(f"{storefront_server.base_url}/api/finances/subscriptions/").status
+    if status != 404:
+        pytest.skip("this server has the subscriptions API: the monthly-plan flow is tested")
+    storefront_server.sign_in(
+        page, email=f"monthly-{uuid.uuid4().hex[:8]}@example.com", name="Marta Mensal"
+    )
+    page.goto("/checkout/subscription-15h-monthly/")
+
+    expect(page.get_by_role("alert")).to_contain_text("Monthly plans cannot be bought online yet")
+    expect(page.get_by_role("button", name=re.compile("Subscribe"))).to_be_disabled()
+    screenshot(page, "checkout-monthly-unavailable")

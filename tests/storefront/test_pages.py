@@ -59,11 +59,13 @@ class TestThePlansPage:
 
         assert response.status_code == 200
         page = response.content.decode()
-        assert "5 hours" in page and "15 hours per month" in page
+        assert "5 hours" in page
+        assert "15 hours per month" in page
         assert "Old package" not in page
         featured = re.search(r'plan-card--featured" data-plan="([^"]+)"', page)
         assert featured.group(1) == "package-10h"
-        assert "€140.00" in page and "Valid for 45 days after payment" in page
+        assert "€140.00" in page
+        assert "Valid for 45 days after payment" in page
         assert 'href="/checkout/package-10h/"' in page
 
     def test_the_api_documentation_moved_off_the_home_page_but_stays(self, client, plans):
@@ -74,7 +76,8 @@ class TestThePlansPage:
 
         page = response.content.decode()
         assert '<html lang="pt-pt">' in page
-        assert "Pacotes de horas" in page and "Planos mensais" in page
+        assert "Pacotes de horas" in page
+        assert "Planos mensais" in page
         assert "140,00 €" in page
         assert "Válido durante 45 dias após o pagamento" in page
 
@@ -207,8 +210,10 @@ class TestTheAccountPage:
         assert '<span class="balance-figure" data-testid="hours-now">8 h 30 min</span>' in page
         assert "8 h 30 min / 10 h" in page  # the package, with its expiry
         assert "April 15, 2026" in page or "15 April 2026" in page
-        assert "Professor Paulo" in page and "lesson-1" in page
-        assert "€140.00" in page and "Paid" in page
+        assert "Professor Paulo" in page
+        assert "lesson-1" in page
+        assert "€140.00" in page
+        assert "Paid" in page
         assert 'id="subscriptions"' in page  # shown by account.js when the API exists
 
     @time_machine.travel(datetime(2026, 3, 1, 12, tzinfo=UTC), tick=False)
@@ -257,8 +262,10 @@ class TestTheAccountPage:
 
         page = client.get("/account/", **PORTUGUESE).content.decode()
 
-        assert "As minhas horas" in page and "disponíveis agora" in page
-        assert "140,00 €" in page and "Pago" in page
+        assert "As minhas horas" in page
+        assert "disponíveis agora" in page
+        assert "140,00 €" in page
+        assert "Pago" in page
 
     def test_the_account_page_answers_get_only(self, client):
         client.force_login(UserFactory())
