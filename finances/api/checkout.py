@@ -31,6 +31,7 @@ class CheckoutSetupIntentView(APIView):
         responses={
             201: SetupIntentOutputSerializer,
             **errors(
+                401,
                 429,
                 500,
                 http_502="Stripe rejected the request (`payment_provider_rejected`).",

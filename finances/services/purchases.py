@@ -20,7 +20,7 @@ from accounts.selectors import guardian_link_get
 from accounts.services import guest_user_get_or_create
 from core.errors import ApplicationError
 from finances import stripe_gateway
-from finances.errors import PaymentDeclined, PaymentProviderError
+from finances.errors import PaymentDeclined, PaymentProviderError, PaymentProviderObjectNotFound
 from finances.models import PricingPlan, PurchaseTransaction
 from finances.stripe_payloads import MalformedStripeObject
 
@@ -181,6 +181,16 @@ def purchase_initiate(
             description=plan.name,
             payment_method_id=payment_method_id,
         )
+    except PaymentProviderObjectNotFound as error:
+        purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")
+        if payment_method_id:
+            # The only object this call names: the buyer's payment method.
+            raise ApplicationError(
+                code="validation_error",
+                message="The request has invalid fields.",
+                fields={"payment_method_id": ["The payment provider knows no such method."]},
+            ) from error
+        raise
     except PaymentProviderError as error:
         purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")
         raise

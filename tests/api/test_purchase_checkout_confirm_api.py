@@ -171,3 +171,11 @@ def test_setup_intents_are_rate_limited_per_client_network(api_client, localstri
     statuses = [api_client.post(SETUP_INTENT_URL, {}, format="json").status_code for _ in range(3)]
 
     assert statuses == [201, 201, 429]
+
+
+def test_a_payment_method_stripe_does_not_know_is_a_field_error(api_client, localstripe, plan):
+    response = _pay(api_client, plan, "pm_nobodyknowsthisone")
+
+    assert response.status_code == 400
+    assert "payment_method_id" in response.json()["error"]["fields"]
+    assert PurchaseTransaction.objects.get().status == Status.FAILED
