@@ -205,7 +205,6 @@
       }
       if (error.code === "validation_error") { markInvalidFields(error.fields || {}); }
       setBusy(false, "");
-      button.textContent = button.textContent.trim();
       showError(messageFor(error));
     }
   }
