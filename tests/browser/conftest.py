@@ -15,7 +15,6 @@ fail under REQUIRE_SERVICES=1 (CI).
 """
 
 import contextlib
-import email
 import os
 import shutil
 import socket
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ import requests
 
 from devtools import localstripe as localstripe_control
 from tests.conftest import _service_missing
+from tests.support.email_outbox import Outbox
 from tests.support.jobs import REPOSITORY
 from tests.support.stripe_events import TEST_WEBHOOK_SECRET, WEBHOOK_URL
 
@@ -233,34 +232,6 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-
-
-class Outbox:
-    """The messages the server wrote with Django's file-based email backend."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def messages(self) -> list[Message]:
-        if not self.directory.exists():
-            return []
-        found = []
-        for path in sorted(self.directory.iterdir(), key=lambda p: p.stat().st_mtime):
-            # One file per connection; messages are separated by a line of 79 dashes.
-            for chunk in path.read_text(errors="replace").split("-" * 79 + "\n"):
-                if chunk.strip():
-                    found.append(email.message_from_string(chunk))
-        return found
-
-    def wait_for(self, predicate, *, timeout_seconds: float = 30) -> Message:
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            for message in self.messages():
-                if predicate(message):
-                    return message
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no such email in {timeout_seconds} s in {self.directory}")
-            time.sleep(0.3)
 
 
 @pytest.fixture

@@ -179,7 +179,9 @@
       if (error.status === 404 || error.status === 405) { throw fail("subscriptions_unavailable"); }
       throw error;
     }
-    if (subscription.client_secret) {
+    // The first invoice's PaymentIntent secret comes only when the bank asks for 3-D Secure.
+    var settled = ["active", "trialing"].indexOf(subscription.status) !== -1;
+    if (subscription.client_secret && !settled) {
       await authenticateIfAsked("requires_action", subscription.client_secret);
     }
     window.location.assign(config.urls.account + "#subscriptions");
