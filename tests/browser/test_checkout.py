@@ -216,3 +216,27 @@ def test_without_the_subscriptions_api_a_monthly_plan_says_so_instead_of_failing
     expect(page.get_by_role("alert")).to_contain_text("Monthly plans cannot be bought online yet")
     expect(page.get_by_role("button", name=re.compile("Subscribe"))).to_be_disabled()
     screenshot(page, "checkout-monthly-unavailable")
+
+
+@pytest.mark.parametrize("failed_prompt", ["card setup", "payment"])
+def test_a_failed_3d_secure_check_is_explained_and_a_retry_completes_once(
+    page, storefront_server, screenshot, failed_prompt
+):
+    page.goto("/checkout/package-5h/")
+    email = _guest_email()
+    _fill_guest(page, name="Paula Falha", email=email)
+    _fill_card(page, THREE_D_SECURE_CARD)
+    pay = page.get_by_role("button", name=re.compile("Pay"))
+    pay.click()
+    if failed_prompt == "payment":
+        page.get_by_role("button", name="Complete authentication").click()
+    page.get_by_role("button", name="Fail authentication").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("The payment was not authenticated")
+    if failed_prompt == "payment":
+        screenshot(page, "checkout-3d-secure-failed")
+
+    _fill_card(page, GOOD_CARD)
+    pay.click()
+    _expect_completed_with(page, "5 h")
+    assert _credits_of(storefront_server, email) == [(300,)]

@@ -121,6 +121,15 @@
     return true;
   }
 
+  function setupErrorCode(error) {
+    if (error.code === "card_declined") { return "payment_declined"; }
+    // Real Stripe.js: setup_intent_authentication_failure; the stand-in: no code, a message.
+    if (/authentication/i.test(error.code || "") || /authentication/i.test(error.message || "")) {
+      return "authentication_failed";
+    }
+    return "card_error";
+  }
+
   async function paymentMethodFromCard(info) {
     var setup = await window.storefrontApi.post(config.urls.setupIntent, {});
     var billing = {};
@@ -130,8 +139,7 @@
       payment_method: { card: card, billing_details: billing },
     });
     if (result.error) {
-      var code = result.error.code === "card_declined" ? "payment_declined" : "card_error";
-      throw fail(code, result.error.message || "");
+      throw fail(setupErrorCode(result.error), result.error.message || "");
     }
     var method = result.setupIntent.payment_method;
     return typeof method === "string" ? method : method.id;
