@@ -29,3 +29,12 @@ def teacher_student_assignment_list(
     if active is not None:
         queryset = queryset.filter(ended_at__isnull=active)
     return queryset.order_by("-created_at", "-id")
+
+
+def guardian_link_list(*, guardian: User) -> QuerySet[GuardianStudentLink]:
+    """The students this guardian may buy for and see, by name."""
+    return (
+        GuardianStudentLink.objects.select_related("student")
+        .filter(guardian=guardian)
+        .order_by("student__name", "student_id")
+    )

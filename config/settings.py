@@ -447,6 +447,22 @@ RUN_PORT = env.int("PORT", default=8000)
 # gunicorn workers when the cache is shared (Redis); one with the local-memory cache.
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 
+# --- Storefront: the buyer's pages (helper "pages"; keep this block whole) -----------
+# Plans at /, checkout, completion and /account/ (storefront/), with Stripe.js.
+INSTALLED_APPS += ["storefront"]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("storefront.context_processors.stripe_js")
+# SetupIntents a checkout page asks for (one per payment attempt), per client network.
+RATE_LIMITS["checkout_setup_ip"] = env.str("RATE_LIMIT_CHECKOUT_SETUP_PER_IP", default="30/hour")
+# The storefront's Stripe.js; empty: https://js.stripe.com/v3/ for real Stripe, else the
+# stand-in localstripe serves at {STRIPE_API_BASE}/js.stripe.com/v3/.
+STOREFRONT_STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="")
+# How often (ms) and how long (s) the completion page asks for the purchase's status.
+STOREFRONT_STATUS_POLL_MILLISECONDS = env.int("STOREFRONT_STATUS_POLL_MILLISECONDS", default=1000)
+STOREFRONT_STATUS_POLL_SECONDS = env.int("STOREFRONT_STATUS_POLL_SECONDS", default=90)
+# "Expires soon" on /account/: hours whose package expires within this many days.
+STOREFRONT_EXPIRING_SOON_DAYS = env.int("STOREFRONT_EXPIRING_SOON_DAYS", default=14)
+# --- end of the storefront block --------------------------------------------------------
+
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "text" (key=value) or "json"

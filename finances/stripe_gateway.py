@@ -163,8 +163,13 @@ def payment_intent_create(
     idempotency_key: str,
     description: str = "",
     receipt_email: str = "",
+    payment_method_id: str | None = None,
 ) -> PaymentIntentData:
-    """`receipt_email` makes Stripe email its own receipt too: sent only when
+    """Creates a PaymentIntent; with `payment_method_id` it is also confirmed in the same
+    call (the storefront's flow: localstripe refuses `confirm(id, payment_method=…)`). A
+    declined card raises `PaymentDeclined`; a card that asks for 3-D Secure comes back
+    `requires_action`, which the browser completes with `confirmCardPayment`.
+    `receipt_email` makes Stripe email its own receipt too: sent only when
     STRIPE_SEND_RECEIPT_EMAIL allows it, to a Stripe that takes optional parameters
     (localstripe rejects it)."""
     _assert_no_transaction_open()
@@ -173,18 +178,47 @@ def payment_intent_create(
         "currency": currency.lower(),
         "metadata": metadata,
     }
-    if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+    if payment_method_id:
+        # A card confirmed on the server: no redirect-based methods, so no return_url.
+        params["payment_method"] = payment_method_id
+        params["payment_method_types"] = ["card"]
+        params["confirm"] = True
+        if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
+            params["use_stripe_sdk"] = True
+    elif settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
         params["automatic_payment_methods"] = {"enabled": True}
+    else:
+        params["payment_method_types"] = ["card"]
+    if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
         if description:
             params["description"] = description
         if receipt_email and settings.STRIPE_SEND_RECEIPT_EMAIL:
             params["receipt_email"] = receipt_email
-    else:
-        params["payment_method_types"] = ["card"]
     result = _client().v1.payment_intents.create(
         params=params, options={"idempotency_key": idempotency_key}
     )
     return _payment_intent(result)
+
+
+@dataclass(frozen=True)
+class SetupIntentData:
+    id: str
+    client_secret: str
+
+
+@_translate_stripe_errors
+def setup_intent_create(*, idempotency_key: str) -> SetupIntentData:
+    """A SetupIntent for the browser's `confirmCardSetup`: it turns the card typed into
+    Stripe.js's Card Element into a PaymentMethod (no customer, used once, on session)."""
+    _assert_no_transaction_open()
+    result = _client().v1.setup_intents.create(
+        params={"payment_method_types": ["card"], "usage": "on_session"},
+        options={"idempotency_key": idempotency_key},
+    )
+    document = result.to_dict()
+    if not document.get("id") or not document.get("client_secret"):
+        raise MalformedStripeObject("A SetupIntent without id or client secret.")
+    return SetupIntentData(id=document["id"], client_secret=document["client_secret"])
 
 
 @_translate_stripe_errors

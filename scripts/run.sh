@@ -66,6 +66,7 @@ fi
 cat <<INFO
 
   Aprende Comigo Finances
+  Storefront:            http://${RUN_HOST}:${RUN_PORT}/   (buy with card 4242 4242 4242 4242)
   API docs (Swagger UI): http://${RUN_HOST}:${RUN_PORT}/api/docs/
   OpenAPI schema:        http://${RUN_HOST}:${RUN_PORT}/api/schema/
   Admin:                 http://${RUN_HOST}:${RUN_PORT}/admin/   (create a user: .venv/bin/python manage.py createsuperuser)

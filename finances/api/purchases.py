@@ -11,6 +11,7 @@ from core.client_ip import client_network_from_request
 from core.errors import ApplicationError, NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
+from finances.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from_request
 from finances.api.serializers import (
     PurchaseInitiateInputSerializer,
     PurchaseInitiateOutputSerializer,
@@ -31,8 +32,10 @@ class PurchaseInitiateView(APIView):
         operation_id="purchase_initiate",
         summary="Start a purchase and get the PaymentIntent client secret",
         request=PurchaseInitiateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: PurchaseInitiateOutputSerializer,
+            200: PurchaseInitiateOutputSerializer,
             **errors(
                 400,
                 401,
@@ -40,6 +43,8 @@ class PurchaseInitiateView(APIView):
                 415,
                 429,
                 500,
+                http_409="A request with this `Idempotency-Key` is still being processed "
+                "(`checkout_in_progress`).",
                 http_402="The payment was declined (`payment_declined`).",
                 http_502="Stripe rejected the request (`payment_provider_rejected`).",
                 http_503="Stripe unavailable (`payment_provider_unavailable`), or the rate-limit "
@@ -54,6 +59,7 @@ class PurchaseInitiateView(APIView):
         )
         serializer = PurchaseInitiateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        checkout_key = idempotency_key_from_request(request)
         buyer = request.user if request.user.is_authenticated else None
         student_info = serializer.validated_data.get("student_info") or {}
         plan_id = serializer.validated_data["plan_id"]
@@ -71,9 +77,12 @@ class PurchaseInitiateView(APIView):
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),
             language=language_of_request(),
+            payment_method_id=serializer.validated_data.get("payment_method_id"),
+            checkout_key=checkout_key,
         )
         return Response(
-            PurchaseInitiateOutputSerializer(initiation).data, status=status.HTTP_201_CREATED
+            PurchaseInitiateOutputSerializer(initiation).data,
+            status=status.HTTP_200_OK if initiation.replayed else status.HTTP_201_CREATED,
         )
 
 

@@ -74,6 +74,13 @@ class PurchaseInitiateInputSerializer(serializers.Serializer):
     student_info = StudentInfoSerializer(
         required=False, help_text="Required for guests; optional when authenticated."
     )
+    payment_method_id = serializers.RegexField(
+        r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$",
+        required=False,
+        help_text="A PaymentMethod from Stripe.js (e.g. `confirmCardSetup`): the server then "
+        "confirms the PaymentIntent itself; `payment_intent_status` says whether the "
+        "browser must still run `confirmCardPayment` (3-D Secure: `requires_action`).",
+    )
 
 
 class PurchasePlanSummarySerializer(serializers.Serializer):
@@ -95,6 +102,17 @@ class PurchaseInitiateOutputSerializer(serializers.Serializer):
     amount = AmountField(source="purchase.amount_cents")
     currency = serializers.CharField(source="purchase.currency")
     plan = PurchasePlanSummarySerializer(source="purchase")
+    payment_intent_status = serializers.CharField(
+        help_text="`requires_payment_method` (confirm it in the browser), `requires_action` "
+        "(3-D Secure: `confirmCardPayment(client_secret)`), `succeeded`, `processing`."
+    )
+
+
+class SetupIntentOutputSerializer(serializers.Serializer):
+    client_secret = serializers.CharField(
+        help_text="For Stripe.js `confirmCardSetup`; its `setupIntent.payment_method` is the "
+        "`payment_method_id` of the purchase."
+    )
 
 
 class PurchaseSerializer(serializers.ModelSerializer):

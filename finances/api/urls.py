@@ -1,6 +1,7 @@
 from django.urls import path
 
 from finances.api.balances import BalanceHistoryView, BalanceView
+from finances.api.checkout import CheckoutSetupIntentView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
 from finances.api.frontend_config import FrontendConfigView
 from finances.api.plans import PricingPlanListView
@@ -18,7 +19,8 @@ app_name = "finances"
 
 urlpatterns = [
     path("plans/", PricingPlanListView.as_view(), name="plans"),
-    path("config/", FrontendConfigView.as_view(), name="frontend-config"),  # auth helper
+    path("config/", FrontendConfigView.as_view(), name="frontend-config"),
+    path("checkout/setup-intent/", CheckoutSetupIntentView.as_view(), name="checkout-setup-intent"),
     path("purchase/initiate/", PurchaseInitiateView.as_view(), name="purchase-initiate"),
     path(
         "purchase/<uuid:transaction_id>/status/",

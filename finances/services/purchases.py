@@ -7,10 +7,11 @@ PaymentIntent whose id we could not store is still found later through its metad
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,17 +20,33 @@ from accounts.selectors import guardian_link_get
 from accounts.services import guest_user_get_or_create, user_language_set
 from core.errors import ApplicationError
 from finances import stripe_gateway
-from finances.errors import PaymentProviderError
+from finances.errors import PaymentDeclined, PaymentProviderError, PaymentProviderObjectNotFound
 from finances.models import PricingPlan, PurchaseTransaction
 from finances.stripe_payloads import MalformedStripeObject
 
 logger = logging.getLogger(__name__)
 
 
+# Namespace of the purchase ids derived from a checkout page's idempotency key.
+CHECKOUT_KEY_NAMESPACE = uuid.UUID("5f0b8f52-3c3e-4d5e-9a57-2f1b6c0f7a11")
+
+
 @dataclass(frozen=True)
 class PurchaseInitiation:
     purchase: PurchaseTransaction
     client_secret: str
+    # The PaymentIntent's status: "requires_payment_method" for a PaymentIntent the
+    # browser confirms, "succeeded" or "requires_action" (3-D Secure) for one confirmed
+    # here with the buyer's payment method.
+    payment_intent_status: str = ""
+    # True when an earlier request with the same idempotency key already started it.
+    replayed: bool = False
+
+
+class CheckoutInProgress(ApplicationError):
+    default_code = "checkout_in_progress"
+    default_message = "This payment is already being processed. Wait a moment."
+    default_status_code = 409
 
 
 def client_secret_hash(client_secret: str) -> str:
@@ -88,6 +105,38 @@ def pricing_plan_for_purchase(*, plan_id: int) -> PricingPlan:
     return plan
 
 
+def purchase_id_for_checkout_key(
+    *, checkout_key: str, plan_id: int, buyer: User | None, student_email: str | None
+) -> uuid.UUID:
+    """The purchase id one checkout attempt gets: the same key (a page's double submit or
+    a network retry) from the same buyer for the same plan names the same purchase, which
+    the primary key makes unique in the database."""
+    identity = ":".join(
+        [checkout_key, str(plan_id), str(buyer.pk) if buyer else "", (student_email or "").lower()]
+    )
+    return uuid.uuid5(CHECKOUT_KEY_NAMESPACE, identity)
+
+
+def _purchase_initiation_replay(*, purchase: PurchaseTransaction) -> PurchaseInitiation:
+    """What a repeated request gets: the first request's outcome, never a second charge."""
+    if purchase.status == PurchaseTransaction.Status.FAILED:
+        code, _, message = purchase.failure_reason.partition(": ")
+        if code == PaymentDeclined.default_code:
+            raise PaymentDeclined(message or None)
+        raise PaymentProviderError()
+    if not purchase.stripe_payment_intent_id:
+        raise CheckoutInProgress()
+    payment_intent = stripe_gateway.payment_intent_retrieve(
+        payment_intent_id=purchase.stripe_payment_intent_id
+    )
+    return PurchaseInitiation(
+        purchase=purchase,
+        client_secret=payment_intent.client_secret or "",
+        payment_intent_status=payment_intent.status,
+        replayed=True,
+    )
+
+
 def purchase_initiate(
     *,
     plan_id: int,
@@ -95,21 +144,50 @@ def purchase_initiate(
     student_name: str | None = None,
     student_email: str | None = None,
     language: str = "",
+    payment_method_id: str | None = None,
+    checkout_key: str | None = None,
 ) -> PurchaseInitiation:
-    """`language`: the request's (en, pt-pt); the buyer's emails are written in it (a new
-    guest's, a signed-in buyer's; an existing account named by a guest checkout keeps its own)."""
+    """Starts a purchase. With `payment_method_id` (a card from Stripe.js) the
+    PaymentIntent is confirmed here too; with `checkout_key` a repeated request answers
+    what the first one did instead of starting a second purchase. `language`: the
+    request's (en, pt-pt); the buyer's emails are written in it (a new guest's, a signed-in
+    buyer's; an existing account named by a guest checkout keeps its own)."""
     plan = pricing_plan_for_purchase(plan_id=plan_id)
-    with transaction.atomic(durable=True):
-        student, purchased_by, guardian_link = _purchase_parties(
-            buyer=buyer, student_name=student_name, student_email=student_email, language=language
+    purchase_id = (
+        purchase_id_for_checkout_key(
+            checkout_key=checkout_key, plan_id=plan.pk, buyer=buyer, student_email=student_email
         )
-        purchase = PurchaseTransaction.objects.create(
-            student=student,
-            purchased_by=purchased_by,
-            guardian_link=guardian_link,
-            livemode=settings.STRIPE_LIVEMODE,
-            **PurchaseTransaction.plan_snapshot(plan),
+        if checkout_key
+        else uuid.uuid4()
+    )
+    if checkout_key:
+        existing = PurchaseTransaction.objects.filter(pk=purchase_id).first()
+        if existing is not None:
+            return _purchase_initiation_replay(purchase=existing)
+    try:
+        with transaction.atomic(durable=True):
+            student, purchased_by, guardian_link = _purchase_parties(
+                buyer=buyer,
+                student_name=student_name,
+                student_email=student_email,
+                language=language,
+            )
+            purchase = PurchaseTransaction.objects.create(
+                id=purchase_id,
+                student=student,
+                purchased_by=purchased_by,
+                guardian_link=guardian_link,
+                livemode=settings.STRIPE_LIVEMODE,
+                **PurchaseTransaction.plan_snapshot(plan),
+            )
+    except IntegrityError:
+        # A concurrent request with the same key inserted it first.
+        existing = (
+            PurchaseTransaction.objects.filter(pk=purchase_id).first() if checkout_key else None
         )
+        if existing is None:
+            raise
+        return _purchase_initiation_replay(purchase=existing)
 
     try:
         payment_intent = stripe_gateway.payment_intent_create(
@@ -124,7 +202,18 @@ def purchase_initiate(
             idempotency_key=f"purchase-initiate:{purchase.pk}",
             description=plan.name,
             receipt_email=student.email if purchased_by is None else purchased_by.email,
+            payment_method_id=payment_method_id,
         )
+    except PaymentProviderObjectNotFound as error:
+        purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")
+        if payment_method_id:
+            # The only object this call names: the buyer's payment method.
+            raise ApplicationError(
+                code="validation_error",
+                message="The request has invalid fields.",
+                fields={"payment_method_id": ["The payment provider knows no such method."]},
+            ) from error
+        raise
     except PaymentProviderError as error:
         purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")
         raise
@@ -157,9 +246,15 @@ def purchase_initiate(
             "plan_id": plan.pk,
             "amount_cents": purchase.amount_cents,
             "guest": buyer is None,
+            "confirmed_here": bool(payment_method_id),
+            "payment_intent_status": payment_intent.status,
         },
     )
-    return PurchaseInitiation(purchase=purchase, client_secret=payment_intent.client_secret or "")
+    return PurchaseInitiation(
+        purchase=purchase,
+        client_secret=payment_intent.client_secret or "",
+        payment_intent_status=payment_intent.status,
+    )
 
 
 def purchase_mark_failed(*, purchase: PurchaseTransaction, reason: str) -> None:

@@ -26,6 +26,7 @@ RESPONSE_KEYS = {
     "amount",
     "currency",
     "plan",
+    "payment_intent_status",
 }
 PER_PURCHASE_VALUES = ("transaction_id", "payment_intent_id", "client_secret")
 

@@ -59,6 +59,7 @@ OPERATIONS = [
     "POST /api/accounts/teacher-assignments/{assignment_id}/end/",
     "GET /api/finances/balance/",
     "GET /api/finances/balance/history/",
+    "POST /api/finances/checkout/setup-intent/",
     "POST /api/finances/consumptions/",
     "POST /api/finances/consumptions/reversals/",
     "GET /api/finances/config/",

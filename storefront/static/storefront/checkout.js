@@ -1,0 +1,262 @@
+/* Checkout with Stripe.js's Card Element, the same way against real Stripe and against
+ * localstripe's stand-in:
+ *   card → confirmCardSetup (a SetupIntent from our API) → a PaymentMethod
+ *   → our API creates AND confirms the PaymentIntent with it
+ *   → confirmCardPayment(client_secret) only when it answers `requires_action` (3-D Secure)
+ *   → the completion page, which waits for the webhook.
+ * Double-submit safe: the button is disabled while an attempt runs, and every attempt
+ * carries an Idempotency-Key, so a repeated request answers the first one's outcome. A new
+ * key is drawn only after an attempt that certainly failed (a decline starts a new
+ * purchase); after a network error the same key is sent again. */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("checkout-config").textContent);
+  var messages = config.messages;
+  var form = document.getElementById("checkout-form");
+  var button = document.getElementById("pay-button");
+  var errorBox = document.getElementById("checkout-error");
+  var statusLine = document.getElementById("checkout-status");
+  var stripe = null;
+  var card = null;
+  var busy = false;
+  var attemptKey = newKey();
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) {
+      return crypto.randomUUID();
+    }
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+    errorBox.focus();
+  }
+
+  function clearError() {
+    errorBox.hidden = true;
+    errorBox.textContent = "";
+    form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+      field.removeAttribute("aria-invalid");
+    });
+  }
+
+  function setBusy(isBusy, text) {
+    busy = isBusy;
+    button.disabled = isBusy;
+    button.setAttribute("aria-busy", isBusy ? "true" : "false");
+    statusLine.textContent = text || "";
+  }
+
+  function fail(code, detail) {
+    var failure = new Error(detail || code);
+    failure.code = code;
+    return failure;
+  }
+
+  function messageFor(error) {
+    switch (error.code) {
+      case "payment_declined":
+        return messages.declined;
+      case "authentication_failed":
+        return messages.authentication_failed;
+      case "card_error":
+        return messages.card_error.replace("%(detail)s", error.message);
+      case "validation_error":
+        return messages.invalid;
+      case "rate_limited":
+        return messages.rate_limited;
+      case "payment_provider_unavailable":
+      case "service_unavailable":
+        return messages.unavailable;
+      case "network":
+        return messages.network;
+      case "subscriptions_unavailable":
+        return messages.subscriptions_unavailable;
+      default:
+        return messages.generic;
+    }
+  }
+
+  function markInvalidFields(fields) {
+    var info = fields.student_info || {};
+    [["name", "guest-name"], ["email", "guest-email"]].forEach(function (pair) {
+      var input = document.getElementById(pair[1]);
+      if (input && (info[pair[0]] || (Array.isArray(info) && info.length))) {
+        input.setAttribute("aria-invalid", "true");
+      }
+    });
+  }
+
+  function studentInfo() {
+    var name = document.getElementById("guest-name");
+    var email = document.getElementById("guest-email");
+    if (name && email) {
+      return { name: name.value.trim(), email: email.value.trim() };
+    }
+    var chosen = form.querySelector("input[name=student_email]:checked");
+    if (chosen && chosen.value) {
+      return { email: chosen.value };
+    }
+    return null;
+  }
+
+  function guestFieldsValid() {
+    var fields = [document.getElementById("guest-name"), document.getElementById("guest-email")];
+    for (var i = 0; i < fields.length; i += 1) {
+      var field = fields[i];
+      if (field && !field.checkValidity()) {
+        field.setAttribute("aria-invalid", "true");
+        field.focus();
+        field.reportValidity();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  function setupErrorCode(error) {
+    if (error.code === "card_declined") { return "payment_declined"; }
+    // Real Stripe.js: setup_intent_authentication_failure; the stand-in: no code, a message.
+    if (/authentication/i.test(error.code || "") || /authentication/i.test(error.message || "")) {
+      return "authentication_failed";
+    }
+    return "card_error";
+  }
+
+  async function paymentMethodFromCard(info) {
+    var setup = await window.storefrontApi.post(config.urls.setupIntent, {});
+    var billing = {};
+    if (info && info.name) { billing.name = info.name; }
+    if (info && info.email && document.getElementById("guest-email")) { billing.email = info.email; }
+    var result = await stripe.confirmCardSetup(setup.client_secret, {
+      payment_method: { card: card, billing_details: billing },
+    });
+    if (result.error) {
+      throw fail(setupErrorCode(result.error), result.error.message || "");
+    }
+    var method = result.setupIntent.payment_method;
+    return typeof method === "string" ? method : method.id;
+  }
+
+  async function authenticateIfAsked(status, clientSecret) {
+    if (status !== "requires_action" && status !== "requires_source_action") {
+      return;
+    }
+    statusLine.textContent = messages.authenticating;
+    var result = await stripe.confirmCardPayment(clientSecret);
+    var intent = result.paymentIntent;
+    if (result.error || !intent || (intent.status !== "succeeded" && intent.status !== "processing")) {
+      throw fail("authentication_failed");
+    }
+  }
+
+  async function payPackage(info) {
+    var paymentMethod = await paymentMethodFromCard(info);
+    var body = { plan_id: config.planId, payment_method_id: paymentMethod };
+    if (info) { body.student_info = info; }
+    var purchase = await window.storefrontApi.post(config.urls.initiate, body, {
+      "Idempotency-Key": attemptKey,
+    });
+    // Kept in this tab only, for the completion page's X-Client-Secret header: never in a URL.
+    try {
+      sessionStorage.setItem("checkout:" + purchase.transaction_id, purchase.client_secret);
+    } catch (ignored) { /* storage disabled: a signed-in buyer still sees it */ }
+    await authenticateIfAsked(purchase.payment_intent_status, purchase.client_secret);
+    window.location.assign(
+      config.urls.complete.replace("00000000-0000-0000-0000-000000000000", purchase.transaction_id)
+    );
+  }
+
+  async function subscribe(info) {
+    var paymentMethod = await paymentMethodFromCard(info);
+    var body = { plan_id: config.planId, payment_method_id: paymentMethod };
+    if (info) { body.student_info = info; }
+    var subscription;
+    try {
+      subscription = await window.storefrontApi.post(config.urls.subscriptions, body, {
+        "Idempotency-Key": attemptKey,
+      });
+    } catch (error) {
+      if (error.status === 404 || error.status === 405) { throw fail("subscriptions_unavailable"); }
+      throw error;
+    }
+    // The first invoice's PaymentIntent secret comes only when the bank asks for 3-D Secure.
+    var settled = ["active", "trialing"].indexOf(subscription.status) !== -1;
+    if (subscription.client_secret && !settled) {
+      await authenticateIfAsked("requires_action", subscription.client_secret);
+    }
+    window.location.assign(config.urls.account + "#subscriptions");
+  }
+
+  async function onSubmit(event) {
+    event.preventDefault();
+    if (busy || !stripe) { return; }
+    clearError();
+    if (!guestFieldsValid()) { return; }
+    setBusy(true, config.subscription ? messages.subscribing : messages.paying);
+    var info = studentInfo();
+    try {
+      if (config.subscription) {
+        await subscribe(info);
+      } else {
+        await payPackage(info);
+      }
+      // Leaving the page: the button stays disabled so nothing is sent twice.
+    } catch (error) {
+      if (error.code !== "network" && error.code !== "checkout_in_progress") {
+        attemptKey = newKey();  // a certain failure: the retry is a new purchase
+      }
+      if (error.code === "validation_error") { markInvalidFields(error.fields || {}); }
+      setBusy(false, "");
+      showError(messageFor(error));
+    }
+  }
+
+  function labelStandInFields() {
+    // localstripe's stand-in draws plain inputs with placeholders only; real Stripe.js
+    // draws its own labelled iframe, where this finds nothing.
+    var names = messages.card_fields || {};
+    document.querySelectorAll("#card-element input").forEach(function (input) {
+      var label = names[input.getAttribute("placeholder")];
+      if (label && !input.hasAttribute("aria-label")) {
+        input.setAttribute("aria-label", label);
+        input.setAttribute("autocomplete", "off");
+      }
+    });
+  }
+
+  async function subscriptionsAvailable() {
+    try {
+      await window.storefrontApi.get(config.urls.subscriptions);
+      return true;
+    } catch (error) {
+      return !(error.status === 404 || error.status === 405);
+    }
+  }
+
+  async function start() {
+    if (typeof window.Stripe !== "function") {
+      showError(messages.stripe_missing);
+      button.disabled = true;
+      return;
+    }
+    stripe = window.Stripe(config.stripe.publishable_key);
+    card = stripe.elements().create("card", { hidePostalCode: false });
+    card.mount("#card-element");
+    labelStandInFields();
+    form.addEventListener("submit", onSubmit);
+    if (config.subscription && !(await subscriptionsAvailable())) {
+      showError(messages.subscriptions_unavailable);
+      button.disabled = true;
+    }
+  }
+
+  start();
+})();
