@@ -44,6 +44,14 @@ def _arguments(argv):
     parser.add_argument(
         "--no-report", action="store_true", help="do not rewrite docs/benchmarks.md"
     )
+    scale = parser.add_argument_group("scale (make bench-scale; see bench/scale.py)")
+    scale.add_argument("--scale", action="store_true", help="the read paths at scale instead")
+    scale.add_argument("--scale-rows", type=int, default=1_000_000, help="purchases to load")
+    scale.add_argument("--scale-webhooks", type=int, default=300, help="first deliveries timed")
+    scale.add_argument("--scale-repeat", type=int, default=5, help="runs per read path")
+    scale.add_argument("--slow-ms", type=float, default=20.0, help="statements explained")
+    scale.add_argument("--scale-database", default="aprende_bench_scale")
+    scale.add_argument("--keep-database", action="store_true", help="do not drop it after")
     return parser.parse_args(argv)
 
 
@@ -81,6 +89,10 @@ def _vacuum() -> None:
 
 def main(argv=None) -> int:
     arguments = _arguments(argv)
+    if arguments.scale:
+        from bench.scale import scale_main
+
+        return scale_main(arguments, argv)
     import psycopg
 
     with psycopg.connect(f"{arguments.postgres}/postgres", autocommit=True) as admin:
@@ -265,6 +277,15 @@ def _first_line(command: list[str]) -> str:
 
 
 def _machine(arguments) -> dict:
+    return {
+        **_machine_basic(),
+        "gunicorn": f"{arguments.workers} workers x {arguments.threads} threads "
+        f"({'gthread' if arguments.threads > 1 else 'sync'})",
+        "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
+    }
+
+
+def _machine_basic() -> dict:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -284,9 +305,7 @@ def _machine(arguments) -> dict:
         "cpu_model": cpu,
         "python": platform.python_version(),
         "postgresql": postgres_version,
-        "gunicorn": f"{arguments.workers} workers x {arguments.threads} threads "
-        f"({'gthread' if arguments.threads > 1 else 'sync'})",
-        "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
+        "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
 
 

@@ -30,6 +30,7 @@ class WebhookEventLogAdmin(
         "purchase_transaction",
     ]
     list_filter = ["status", EventTypeFilter, "source", "livemode", "received_at"]
+    list_select_related = ["purchase_transaction"]
     # Served by webhook_received_id_idx, read backwards.
     ordering = ["-received_at", "-id"]
     # Ids are pasted whole: exact, case-sensitive matches use their indexes (scaling.py).
