@@ -252,6 +252,7 @@ def scale_main(arguments, argv) -> int:
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "RATE_LIMITING_ENABLED": "false",
         "METRICS_ENABLED": "true",
+        "LOG_LEVEL": "WARNING",
         "DATABASE_CONN_MAX_AGE": "3600",
     }
     for key in [k for k in os.environ if k.startswith(("DJANGO_", "STRIPE_"))]:

@@ -157,6 +157,9 @@ def history_load(*, purchases: int, now=None, log=print) -> dict:
     now = now or timezone.now()
     students = max(1, purchases // 20)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM finances_pricingplan WHERE slug = 'package-10h'")
+        if cursor.fetchone() is None:
+            raise RuntimeError("The 10-hour package is missing: run seed_pricing_plans first.")
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM accounts_user")
         user_base = cursor.fetchone()[0]
     parameters = {
@@ -188,7 +191,7 @@ def history_load(*, purchases: int, now=None, log=print) -> dict:
             counts[name] = cursor.rowcount
             if table:  # the next step's plan must know this table is no longer tiny
                 cursor.execute(f"ANALYZE {table}")
-            log(f"scale: {name}: {cursor.rowcount} rows in {time.monotonic() - started:.1f} s")
+            log(f"scale: {name}: {counts[name]} rows in {time.monotonic() - started:.1f} s")
         cursor.execute(
             "ALTER TABLE finances_hoursledgerentry ENABLE TRIGGER finances_ledger_open_lot"
         )
