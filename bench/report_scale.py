@@ -50,8 +50,9 @@ def scale_report_markdown(results: dict) -> str:
         "",
         "### Webhook first delivery, empty database vs loaded",
         "",
-        f"{small['count']} sequential first deliveries of `payment_intent.succeeded` each "
-        "(test client, one connection):",
+        f"{small['count']} sequential first deliveries of `payment_intent.succeeded` on each "
+        "database (test client, one connection), alternating between an empty database "
+        "and the loaded one in rounds:",
         "",
         f"- empty database: median {small['median_ms']:.2f} ms (p90 {small['p90_ms']:.2f})",
         f"- loaded database: median {large['median_ms']:.2f} ms (p90 {large['p90_ms']:.2f})",

@@ -9,8 +9,8 @@ test client (the whole request path except the socket and gunicorn):
   `GET /metrics/`;
 - the admin changelists of events, purchases, ledger entries and balances, and admin
   searches by PaymentIntent, Charge, Customer and event id and by email;
-- the webhook's first delivery (same process, same purchases' shape) against the empty
-  database's figure;
+- the webhook's first delivery on the loaded database and on an empty one (a second
+  database), alternating in rounds so both see the same machine;
 - `verify_ledger`, the expiry run (the lots due) and the reconciliation's choice of
   purchases (the Stripe calls themselves are bounded by RECONCILE_MAX_PURCHASES_PER_RUN
   and not made here).
@@ -119,9 +119,9 @@ class Recorder:
         return "\n\n".join(sections) or "No statement was slower than the threshold.\n"
 
 
-def _webhook_first_deliveries(*, count: int, tag: str) -> dict:
+def _webhook_first_deliveries(*, count: int, tag: str) -> list[float]:
     """`count` sequential first deliveries of `payment_intent.succeeded` through the test
-    client (signature, record, process, remember), median and p90 of their wall time."""
+    client (signature, record, process, remember): the wall time of each, in ms."""
     from django.test import Client
 
     from bench.fixtures import purchases_create, succeeded_event
@@ -146,12 +146,40 @@ def _webhook_first_deliveries(*, count: int, tag: str) -> dict:
         )
         timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.content
-    warm = timings[count // 10 :]  # the first ones warm caches and connections up
-    return {
-        "count": count,
-        "median_ms": statistics.median(warm),
-        "p90_ms": statistics.quantiles(warm, n=10)[-1],
+    return timings
+
+
+def _use_database(name: str) -> None:
+    """Points the default connection at another database (the next query reconnects)."""
+    from django.db import connections
+
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = name
+
+
+def _webhook_small_vs_loaded(*, small: str, loaded: str, rounds: int, per_round: int) -> dict:
+    """First deliveries on the empty and on the loaded database, alternating in rounds (so
+    that both see the same machine), after a warm-up on each."""
+    timings: dict[str, list[float]] = {"small": [], "loaded": []}
+    for name, database in (("small", small), ("loaded", loaded)):
+        _use_database(database)
+        _webhook_first_deliveries(count=30, tag=f"warm{name}")
+    for index in range(rounds):
+        order = (("small", small), ("loaded", loaded))
+        for name, database in order if index % 2 == 0 else reversed(order):
+            _use_database(database)
+            timings[name] += _webhook_first_deliveries(count=per_round, tag=f"{name}{index}")
+    _use_database(loaded)
+    result = {
+        name: {
+            "count": len(values),
+            "median_ms": statistics.median(values),
+            "p90_ms": statistics.quantiles(values, n=10)[-1],
+        }
+        for name, values in timings.items()
     }
+    result["rounds"] = rounds
+    return result
 
 
 def _vacuum_analyze() -> None:
@@ -242,9 +270,11 @@ def scale_main(arguments, argv) -> int:
     import psycopg
 
     database = arguments.scale_database
+    small = f"{database}_small"
     with psycopg.connect(f"{arguments.postgres}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {database}")
+        for name in (database, small):
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {name}")
     environment = {
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_READ_DOT_ENV": "false",
@@ -279,12 +309,6 @@ def scale_main(arguments, argv) -> int:
     try:
         call_command("migrate", verbosity=0)
         call_command("seed_pricing_plans", verbosity=0)
-        _webhook_first_deliveries(count=60, tag="warm")
-        _vacuum_analyze()
-        results["webhook_small"] = _webhook_first_deliveries(
-            count=arguments.scale_webhooks, tag="small"
-        )
-        print(f"scale: webhook on the empty database {results['webhook_small']}", flush=True)
         started = time.monotonic()
         results["load"] = history_load(purchases=arguments.scale_rows)
         results["load_seconds"] = time.monotonic() - started
@@ -296,18 +320,24 @@ def scale_main(arguments, argv) -> int:
             results["database_size"] = cursor.fetchone()[0]
         recorder = Recorder(repeat=arguments.scale_repeat, slow_ms=arguments.slow_ms)
         _read_paths(recorder, rows=arguments.scale_rows)
-        results["webhook_large"] = _webhook_first_deliveries(
-            count=arguments.scale_webhooks, tag="large"
+        _use_database(small)
+        call_command("migrate", verbosity=0)
+        call_command("seed_pricing_plans", verbosity=0)
+        _use_database(database)
+        webhook = _webhook_small_vs_loaded(
+            small=small, loaded=database, rounds=6, per_round=arguments.scale_webhooks // 6
         )
-        print(f"scale: webhook on the loaded database {results['webhook_large']}", flush=True)
+        results["webhook_small"], results["webhook_large"] = webhook["small"], webhook["loaded"]
+        print(f"scale: webhook first delivery {webhook}", flush=True)
         _jobs(recorder)
         results["paths"] = recorder.results
         plans = recorder.plans()
         results["environment"] = _machine_basic()
     finally:
         connections.close_all()
-        if not arguments.keep_database:
-            with psycopg.connect(f"{arguments.postgres}/postgres", autocommit=True) as admin:
+        with psycopg.connect(f"{arguments.postgres}/postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {small} WITH (FORCE)")
+            if not arguments.keep_database:
                 admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     results["command"] = "python -m bench.run " + " ".join(
         argv if argv is not None else sys.argv[1:]

@@ -251,6 +251,11 @@ WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default
 # A row left PROCESSING or RETRYING this long belongs to a worker that died.
 WEBHOOK_STALE_PROCESSING_SECONDS = env.int("WEBHOOK_STALE_PROCESSING_SECONDS", default=300)
 
+# A database connection used for a webhook less than this long ago skips Django's
+# CONN_HEALTH_CHECKS `SELECT 1` on the next webhook (finances/api/webhooks.py).
+WEBHOOK_DB_HEALTH_CHECK_IDLE_SECONDS = env.float(
+    "WEBHOOK_DB_HEALTH_CHECK_IDLE_SECONDS", default=10.0
+)
 WEBHOOK_BACKLOG_ALERT_SECONDS = env.int("WEBHOOK_BACKLOG_ALERT_SECONDS", default=900)
 
 # --- Health and metrics ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from finances.locks import purchase_transaction_lock, student_balance_lock
@@ -87,16 +87,21 @@ def expired_lots_with_unused_minutes(*, now: datetime) -> list[tuple[object, int
     """(purchase id, unused minutes) of every open lot past its expiry with minutes left.
 
     Proportional to the lots due, not to every lot that ever expired: only lots still
-    marked open (`PurchaseTransaction.lot_open`, read through `purchase_open_lot_idx`)."""
+    marked open (`PurchaseTransaction.lot_open`, read through `purchase_open_lot_idx`),
+    each summed through the ledger's index on its purchase."""
+    unused = (
+        HoursLedgerEntry.objects.filter(purchase_transaction=OuterRef("pk"))
+        .order_by()
+        .values("purchase_transaction")
+        .annotate(total=Sum("minutes"))
+        .values("total")
+    )
     return list(
-        HoursLedgerEntry.objects.filter(
-            purchase_transaction__in=_open_lots_due(now=now).values("pk")
-        )
-        .values("purchase_transaction_id")
-        .annotate(unused=Sum("minutes"))
+        _open_lots_due(now=now)
+        .annotate(unused=Subquery(unused))
         .filter(unused__gt=0)
-        .order_by("purchase_transaction_id")
-        .values_list("purchase_transaction_id", "unused")
+        .order_by("pk")
+        .values_list("pk", "unused")
     )
 
 
