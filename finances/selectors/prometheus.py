@@ -24,7 +24,7 @@ class _FinancesCollector:
         metrics = webhook_metrics(window_hours=24)
         by_status = GaugeMetricFamily(
             "aprende_webhook_events",
-            "Webhook events in the log, by status (PROCESSED and IGNORED estimated from the "
+            "Webhook events in the log, by status (the finished ones estimated from the "
             "planner's statistics on a large table; see aprende_counts_estimated).",
             labels=["status"],
         )
@@ -81,8 +81,8 @@ class _FinancesCollector:
         )
         purchases = GaugeMetricFamily(
             "aprende_purchases",
-            "Purchases by status (COMPLETED, REFUNDED and CANCELLED estimated from the "
-            "planner's statistics on a large table; see aprende_counts_estimated).",
+            "Purchases by status (the closed ones estimated from the planner's statistics "
+            "on a large table; see aprende_counts_estimated).",
             labels=["status"],
         )
         counts, purchases_estimated = status_counts(
