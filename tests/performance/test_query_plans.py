@@ -5,6 +5,8 @@ A few thousand rows of history (bench/scale_load.py, the same bulk SQL as
 a million rows; then each page's statements are run again under EXPLAIN. Plans, not
 timings: timings live in docs/benchmarks.md."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -155,7 +157,9 @@ def test_an_admin_search_by_an_id_is_case_sensitive(history, admin_client):
 
 
 def test_the_expiry_run_reads_only_the_open_lots_that_are_due(history):
-    due = PurchaseTransaction.objects.filter(lot_open=True, expires_at__lte="2100-01-01")
+    due = PurchaseTransaction.objects.filter(
+        lot_open=True, expires_at__lte=datetime(2100, 1, 1, tzinfo=UTC)
+    )
 
     plan = due.explain()
 
