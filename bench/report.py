@@ -114,8 +114,8 @@ def report_markdown(results: dict) -> str:
     sql = results["sql_statements"]
     lines += [
         "",
-        "Each figure is the mean of the runs in brackets (ours and the ceiling alternate, "
-        "so both see the same machine). Every request carried a fresh event for its own "
+        "Each figure is the mean of the runs in brackets (the four targets rotate, "
+        "so all see the same machine). Every request carried a fresh event for its own "
         "purchase; runs that ran out of events or got a non-2xx are discarded.",
         "",
         "### Round trips per event, counted at the driver (libpq's trace)",
