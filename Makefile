@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REQUIREMENTS := requirements/base.in requirements/local.in requirements/dev.in requirements/constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean chaos bench
+.PHONY: install run test lint format clean chaos bench bench-scale
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench: $(STAMP)
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The read paths at a million rows (PostgreSQL on 127.0.0.1): bulk-loads two years of
+# history, times health, metrics, admin, jobs and the webhook; writes docs/benchmarks.md.
+# A quick try: make bench-scale BENCH_SCALE_ARGS="--scale-rows 50000"
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,40 +9,65 @@ import uuid
 import requests
 import stripe
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench.fixtures import ceiling_rows_create, purchases_create, succeeded_event
+from bench.round_trips import driver_round_trips
 from finances.stripe_gateway import webhook_signature_header
 
 
-def _post(client: Client, path: str, document: dict) -> tuple[int, int]:
+def _post(client: Client, path: str, document: dict) -> tuple[int, int, int]:
+    """(HTTP status, statements Django saw, round trips at the driver), the connection
+    prepared as at the start of a production request (close_old_connections)."""
     body = json.dumps(document)
     signature = webhook_signature_header(payload=body, secret=settings.STRIPE_WEBHOOK_SECRETS[0])
-    with CaptureQueriesContext(connection) as queries:
+    close_old_connections()
+    with CaptureQueriesContext(connection) as queries, driver_round_trips(connection) as trips:
         response = client.post(
             path, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
         )
-    return response.status_code, len(queries.captured_queries)
+    return response.status_code, len(queries.captured_queries), trips.count
+
+
+def _event(tag: str) -> dict:
+    purchase = purchases_create(count=1, tag=f"{tag}{uuid.uuid4().hex[:6]}")[0]
+    return succeeded_event(
+        payment_intent_id=purchase.stripe_payment_intent_id, transaction_id=str(purchase.pk)
+    )
 
 
 def sql_statements_per_event() -> dict[str, int]:
-    """Statements (BEGIN and COMMIT included) for a first delivery and a duplicate."""
+    """Statements Django sees and round trips at the driver for a first delivery and a
+    duplicate on a busy connection (one webhook just served), and for the ceilings."""
     client = Client()
-    purchase = purchases_create(count=1, tag=f"sql{uuid.uuid4().hex[:6]}")[0]
-    document = succeeded_event(
-        payment_intent_id=purchase.stripe_payment_intent_id, transaction_id=str(purchase.pk)
-    )
-    first_status, first = _post(client, "/api/finances/webhooks/stripe/", document)
-    duplicate_status, duplicate = _post(client, "/api/finances/webhooks/stripe/", document)
-    rows = ceiling_rows_create(count=1, tag=f"sql{uuid.uuid4().hex[:6]}")[0]
-    ceiling_document = succeeded_event(
-        payment_intent_id="pi_ceiling", transaction_id="-", extra_metadata={"bench_rows": rows}
-    )
-    ceiling_status, ceiling = _post(client, "/bench/ceiling/", ceiling_document)
-    assert (first_status, duplicate_status, ceiling_status) == (200, 200, 200)
-    return {"first_delivery": first, "duplicate_delivery": duplicate, "ceiling": ceiling}
+    path = "/api/finances/webhooks/stripe/"
+    _post(client, path, _event("warm"))
+    document = _event("sql")
+    first_status, first, first_trips = _post(client, path, document)
+    duplicate_status, duplicate, duplicate_trips = _post(client, path, document)
+    counts = {
+        "first_delivery": first,
+        "duplicate_delivery": duplicate,
+        "first_delivery_round_trips": first_trips,
+        "duplicate_delivery_round_trips": duplicate_trips,
+    }
+    for name, url in (("ceiling", "/bench/ceiling/"), ("raw", "/bench/raw/")):
+        rows = ceiling_rows_create(count=1, tag=f"{name}{uuid.uuid4().hex[:6]}")[0]
+        status, statements, trips = _post(
+            client,
+            url,
+            succeeded_event(
+                payment_intent_id=f"pi_{name}",
+                transaction_id="-",
+                extra_metadata={"bench_rows": rows},
+            ),
+        )
+        assert status == 200
+        counts[name], counts[f"{name}_round_trips"] = statements, trips
+    assert (first_status, duplicate_status) == (200, 200)
+    return counts
 
 
 def initiation_overhead(

@@ -26,6 +26,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "aprende_bench"
+# Ours, the ORM ceiling, the raw-SQL ceiling and the no-database view (bench/ceiling.py).
+TARGETS = ("ours", "ceiling", "raw", "nodb")
 SECRET = "whsec_bench_secret_value"
 
 
@@ -41,9 +43,18 @@ def _arguments(argv):
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--initiations", type=int, default=200, help="0 skips the measurement")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default=DATABASE, help="created and dropped")
     parser.add_argument(
         "--no-report", action="store_true", help="do not rewrite docs/benchmarks.md"
     )
+    scale = parser.add_argument_group("scale (make bench-scale; see bench/scale.py)")
+    scale.add_argument("--scale", action="store_true", help="the read paths at scale instead")
+    scale.add_argument("--scale-rows", type=int, default=1_000_000, help="purchases to load")
+    scale.add_argument("--scale-webhooks", type=int, default=300, help="first deliveries timed")
+    scale.add_argument("--scale-repeat", type=int, default=5, help="runs per read path")
+    scale.add_argument("--slow-ms", type=float, default=20.0, help="statements explained")
+    scale.add_argument("--scale-database", default="aprende_bench_scale")
+    scale.add_argument("--keep-database", action="store_true", help="do not drop it after")
     return parser.parse_args(argv)
 
 
@@ -81,17 +92,21 @@ def _vacuum() -> None:
 
 def main(argv=None) -> int:
     arguments = _arguments(argv)
+    if arguments.scale:
+        from bench.scale import scale_main
+
+        return scale_main(arguments, argv)
     import psycopg
 
     with psycopg.connect(f"{arguments.postgres}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
+        admin.execute(f"DROP DATABASE IF EXISTS {arguments.database} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {arguments.database}")
     work = Path(tempfile.mkdtemp(prefix="aprende-bench-"))
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))},
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_READ_DOT_ENV": "false",
-        "DATABASE_URL": f"{arguments.postgres}/{DATABASE}",
+        "DATABASE_URL": f"{arguments.postgres}/{arguments.database}",
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "RATE_LIMITING_ENABLED": "false",
         # Connections live through the whole benchmark (both endpoints alike), so that CPU
@@ -134,11 +149,13 @@ def main(argv=None) -> int:
         results["sql_statements"] = measure.sql_statements_per_event()
         print(f"bench: SQL statements {results['sql_statements']}", flush=True)
         # Every worker's first requests import and connect; not what is measured.
-        for target in ("ours", "ceiling"):
+        for target in TARGETS:
             _one_run(target, 8, "warmup", _Warmup(arguments), base_url, work, fixtures, wrk_run)
         for level in levels:
             for round_index in range(arguments.rounds):
-                order = ("ours", "ceiling") if round_index % 2 == 0 else ("ceiling", "ours")
+                # Rotated: each target goes first in turn, so all see the same machine.
+                shift = round_index % len(TARGETS)
+                order = TARGETS[shift:] + TARGETS[:shift]
                 for target in order:
                     results["runs"].append(
                         _one_run(
@@ -165,7 +182,7 @@ def main(argv=None) -> int:
 
         connections.close_all()
         with psycopg.connect(f"{arguments.postgres}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {arguments.database} WITH (FORCE)")
 
     results["command"] = "python -m bench.run " + " ".join(
         argv if argv is not None else sys.argv[1:]
@@ -193,6 +210,12 @@ def _one_run(target, level, round_index, arguments, base_url, work, fixtures, wr
             for p in fixtures.purchases_create(count=count, tag=tag)
         ]
         path = "/api/finances/webhooks/stripe/"
+    elif target == "nodb":
+        documents = [
+            fixtures.succeeded_event(payment_intent_id=f"pi_nodb_{tag}_{i}", transaction_id="-")
+            for i in range(count)
+        ]
+        path = "/bench/nodb/"
     else:
         documents = [
             fixtures.succeeded_event(
@@ -202,7 +225,7 @@ def _one_run(target, level, round_index, arguments, base_url, work, fixtures, wr
             )
             for index, rows in enumerate(fixtures.ceiling_rows_create(count=count, tag=tag))
         ]
-        path = "/bench/ceiling/"
+        path = "/bench/ceiling/" if target == "ceiling" else "/bench/raw/"
     _vacuum()
     payload_path = work / f"{tag}.tsv"
     fixtures.payload_file_write(path=payload_path, documents=documents, secret=SECRET)
@@ -265,6 +288,15 @@ def _first_line(command: list[str]) -> str:
 
 
 def _machine(arguments) -> dict:
+    return {
+        **_machine_basic(),
+        "gunicorn": f"{arguments.workers} workers x {arguments.threads} threads "
+        f"({'gthread' if arguments.threads > 1 else 'sync'})",
+        "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
+    }
+
+
+def _machine_basic() -> dict:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -284,9 +316,7 @@ def _machine(arguments) -> dict:
         "cpu_model": cpu,
         "python": platform.python_version(),
         "postgresql": postgres_version,
-        "gunicorn": f"{arguments.workers} workers x {arguments.threads} threads "
-        f"({'gthread' if arguments.threads > 1 else 'sync'})",
-        "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
+        "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
 
 

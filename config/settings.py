@@ -276,6 +276,11 @@ WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default
 # A row left PROCESSING or RETRYING this long belongs to a worker that died.
 WEBHOOK_STALE_PROCESSING_SECONDS = env.int("WEBHOOK_STALE_PROCESSING_SECONDS", default=300)
 
+# A database connection used for a webhook less than this long ago skips Django's
+# CONN_HEALTH_CHECKS `SELECT 1` on the next webhook (finances/api/webhooks.py).
+WEBHOOK_DB_HEALTH_CHECK_IDLE_SECONDS = env.float(
+    "WEBHOOK_DB_HEALTH_CHECK_IDLE_SECONDS", default=10.0
+)
 WEBHOOK_BACKLOG_ALERT_SECONDS = env.int("WEBHOOK_BACKLOG_ALERT_SECONDS", default=900)
 
 # --- Health and metrics ---------------------------------------------------------------
@@ -299,6 +304,9 @@ CHECKOUT_EXPIRY_HOURS = env.int("CHECKOUT_EXPIRY_HOURS", default=24)
 # At most this many purchases are asked about per `reconcile_payments` run; open ones are
 # re-checked at most every min(age / 4, 6 h).
 RECONCILE_MAX_PURCHASES_PER_RUN = env.int("RECONCILE_MAX_PURCHASES_PER_RUN", default=200)
+# Past this many rows (the planner's estimate), /metrics/ and admin page counts read the
+# large statuses and unfiltered totals from PostgreSQL's statistics instead of scanning.
+COUNT_ESTIMATE_MIN_ROWS = env.int("COUNT_ESTIMATE_MIN_ROWS", default=100_000)
 # IPv6 clients share one IP bucket per network of this prefix length (a /64 is one site).
 RATE_LIMIT_IPV6_PREFIX = env.int("RATE_LIMIT_IPV6_PREFIX", default=64)
 if not 1 <= RATE_LIMIT_IPV6_PREFIX <= 128:

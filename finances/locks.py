@@ -32,8 +32,9 @@ hold no other lock and never wait (SKIP LOCKED) or finish at once. On SQLite
 """
 
 from django.db import connection
+from django.db.models import Exists, OuterRef
 
-from finances.models import PurchaseTransaction, StudentAccountBalance, Subscription
+from finances.models import Dispute, PurchaseTransaction, StudentAccountBalance, Subscription
 
 
 def _assert_in_transaction() -> None:
@@ -44,9 +45,18 @@ def _assert_in_transaction() -> None:
 def purchase_transaction_lock(
     *, payment_intent_id: str | None = None, transaction_id=None
 ) -> PurchaseTransaction | None:
-    """Locks the purchase with this PaymentIntent id, or else with this primary key."""
+    """Locks the purchase with this PaymentIntent id, or else with this primary key.
+
+    The same statement reads the plan as it is now (`purchase.plan`, not locked: OF self)
+    and whether the purchase has disputes (`purchase.has_disputes`), which the payment's
+    completion needs; no dispute can appear meanwhile, since disputes are only written
+    under this lock. One round trip instead of three on every payment."""
     _assert_in_transaction()
-    queryset = PurchaseTransaction.objects.select_for_update(no_key=True)
+    queryset = (
+        PurchaseTransaction.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("plan")
+        .annotate(has_disputes=Exists(Dispute.objects.filter(purchase=OuterRef("pk"))))
+    )
     if payment_intent_id:
         found = queryset.filter(stripe_payment_intent_id=payment_intent_id).first()
         if found is not None or transaction_id is None:

@@ -1,11 +1,12 @@
 from django.contrib import admin
 
 from finances.admin.display import ReadOnlyAdminMixin, euros, hours
+from finances.admin.scaling import LargeTableAdminMixin
 from finances.models import HoursLedgerEntry, StudentAccountBalance
 
 
 @admin.register(StudentAccountBalance)
-class StudentAccountBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StudentAccountBalanceAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "student",
         "remaining",
@@ -17,6 +18,8 @@ class StudentAccountBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "refunded_money",
         "updated_at",
     ]
+    # Its primary key is the student: Django orders by -pk, on the primary key.
+    # One row per student (not per event): Django's own search is fine here.
     search_fields = ["student__email", "student__name"]
     list_select_related = ["student"]
 
@@ -50,7 +53,7 @@ class StudentAccountBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(HoursLedgerEntry)
-class HoursLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoursLedgerEntryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "entry_type",
@@ -63,14 +66,16 @@ class HoursLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "stripe_event_id",
     ]
     list_filter = ["entry_type", ("created_at", admin.DateFieldListFilter)]
-    search_fields = [
-        "student__email",
-        "=idempotency_key",
-        "=stripe_event_id",
-        "=lesson_reference",
-        "=purchase_transaction__stripe_payment_intent_id",
-    ]
-    date_hierarchy = "created_at"
+    # Newest first, served by ledger_created_id_idx read backwards.
+    ordering = ["-created_at", "-id"]
+    # Exact, case-sensitive id lookups and email prefixes, each on an index (scaling.py).
+    exact_search_fields = (
+        ("pi_", "purchase_transaction__stripe_payment_intent_id"),
+        ("evt_", "stripe_event_id"),
+        ("", "idempotency_key"),
+        ("", "lesson_reference"),
+    )
+    email_search_fields = ("student__email",)
     list_select_related = ["student", "purchase_transaction", "recorded_by"]
 
     @admin.display(description="Hours", ordering="minutes")

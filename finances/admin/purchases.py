@@ -10,6 +10,7 @@ from core.errors import ApplicationError
 from finances.admin.display import euros, hours, pretty_json
 from finances.admin.disputes import DisputeInline, OpenDisputeFilter
 from finances.admin.permissions import ActionPermissionsMixin
+from finances.admin.scaling import LargeTableAdminMixin
 from finances.models import HoursLedgerEntry, OperatorAction, PurchaseTransaction, WebhookEventLog
 from finances.services.checkouts import ExpiryAction, abandoned_checkouts_expire
 from finances.services.operator_actions import RECONCILE_PERMISSION, REFUND_PERMISSION
@@ -88,7 +89,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(PurchaseTransaction)
-class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
+class PurchaseTransactionAdmin(LargeTableAdminMixin, ActionPermissionsMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "student",
@@ -109,14 +110,17 @@ class PurchaseTransactionAdmin(ActionPermissionsMixin, admin.ModelAdmin):
         "livemode",
         "created_at",
     ]
-    search_fields = [
-        "=id",
-        "student__email",
-        "purchased_by__email",
-        "=stripe_payment_intent_id",
-        "=stripe_customer_id",
-    ]
-    date_hierarchy = "created_at"
+    # Served by purchase_created_id_idx, read backwards.
+    ordering = ["-created_at", "-id"]
+    # Exact, case-sensitive id lookups and email prefixes, each on an index (scaling.py).
+    uuid_search_field = "id"
+    exact_search_fields = (
+        ("pi_", "stripe_payment_intent_id"),
+        ("cus_", "stripe_customer_id"),
+        ("ch_", "stripe_charge_id"),
+        ("py_", "stripe_charge_id"),
+    )
+    email_search_fields = ("student__email",)
     list_select_related = ["student"]
     actions = ["reconcile_with_stripe", "refund_in_full", "expire_abandoned_checkouts"]
     inlines = [LedgerEntryInline, DisputeInline, WebhookEventInline, OperatorActionInline]

@@ -5,6 +5,7 @@ from django.urls import path
 
 from finances.admin.display import ReadOnlyAdminMixin, pretty_json
 from finances.admin.permissions import ActionPermissionsMixin
+from finances.admin.scaling import EventTypeFilter, LargeTableAdminMixin
 from finances.models import WebhookEventLog
 from finances.selectors.disputes import disputes_open_summary
 from finances.selectors.webhooks import webhook_metrics
@@ -14,7 +15,9 @@ from finances.stripe_redaction import stripe_document_redact
 
 
 @admin.register(WebhookEventLog)
-class WebhookEventLogAdmin(ActionPermissionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEventLogAdmin(
+    LargeTableAdminMixin, ActionPermissionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     change_list_template = "admin/finances/webhookeventlog/change_list.html"
     list_display = [
         "received_at",
@@ -26,14 +29,13 @@ class WebhookEventLogAdmin(ActionPermissionsMixin, ReadOnlyAdminMixin, admin.Mod
         "processing_duration_ms",
         "purchase_transaction",
     ]
-    list_filter = ["status", "event_type", "source", "livemode", "received_at"]
-    # Ids are pasted whole: exact matches use their indexes.
-    search_fields = [
-        "=stripe_event_id",
-        "=stripe_object_id",
-        "purchase_transaction__student__email",
-    ]
-    date_hierarchy = "received_at"
+    list_filter = ["status", EventTypeFilter, "source", "livemode", "received_at"]
+    list_select_related = ["purchase_transaction"]
+    # Served by webhook_received_id_idx, read backwards.
+    ordering = ["-received_at", "-id"]
+    # Ids are pasted whole: exact, case-sensitive matches use their indexes (scaling.py).
+    exact_search_fields = (("evt_", "stripe_event_id"), ("", "stripe_object_id"))
+    email_search_fields = ("purchase_transaction__student__email",)
     actions = ["retry_processing"]
     readonly_fields = [
         "stripe_event_id",

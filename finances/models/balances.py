@@ -141,10 +141,18 @@ class HoursLedgerEntry(models.Model):
         verbose_name_plural = "hours ledger entries"
         indexes = [
             models.Index(fields=["student", "created_at"], name="ledger_student_created_idx"),
+            # The admin's ORDER BY created_at DESC, id DESC (read backwards).
+            models.Index(fields=["created_at", "id"], name="ledger_created_id_idx"),
             models.Index(
                 fields=["lesson_reference"],
                 condition=~Q(lesson_reference=""),
                 name="ledger_lesson_idx",
+            ),
+            # Admin search by the Stripe event an entry came from.
+            models.Index(
+                fields=["stripe_event_id"],
+                condition=~Q(stripe_event_id=""),
+                name="ledger_stripe_event_idx",
             ),
         ]
         constraints = [

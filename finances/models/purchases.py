@@ -115,6 +115,11 @@ class PurchaseTransaction(models.Model):
         default=False,
         help_text="Made by test_stripe_webhook: left out of metrics, reconciliation and expiry.",
     )
+    # True from the first entry that adds minutes to this lot until the expiry run has
+    # dealt with the lot past its expiry; set by the database itself (a trigger on the
+    # ledger's inserts of positive minutes, migration 0011_perf_read_paths), so a lot
+    # that gets minutes back after it expired is open again for the next run.
+    lot_open = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,6 +132,18 @@ class PurchaseTransaction(models.Model):
         indexes = [
             models.Index(fields=["student", "-created_at"], name="purchase_student_recent_idx"),
             models.Index(fields=["status", "created_at"], name="purchase_status_created_idx"),
+            # The admin's ORDER BY created_at DESC, id DESC (read backwards).
+            models.Index(fields=["created_at", "id"], name="purchase_created_id_idx"),
+            # The expiry run reads only the open lots that are due.
+            models.Index(
+                fields=["expires_at"], condition=Q(lot_open=True), name="purchase_open_lot_idx"
+            ),
+            # Admin search by Customer id.
+            models.Index(
+                fields=["stripe_customer_id"],
+                condition=~Q(stripe_customer_id=""),
+                name="purchase_customer_idx",
+            ),
             models.Index(
                 fields=["created_at"],
                 condition=Q(needs_review=True),
@@ -254,7 +271,7 @@ class PurchaseTransaction(models.Model):
         placeholders = ", ".join(["%s"] * len(from_statuses))
         sql = (
             "UPDATE finances_purchasetransaction SET status = %s, paid_at = %s, "  # noqa: S608
-            "expires_at = %s, failure_reason = '', updated_at = %s, "
+            "expires_at = %s, failure_reason = '', updated_at = %s, lot_open = %s, "
             "stripe_customer_id = %s, stripe_charge_id = %s "
             f"WHERE id = %s AND status IN ({placeholders})"
         )
@@ -263,6 +280,7 @@ class PurchaseTransaction(models.Model):
             fields["paid_at"].get_db_prep_save(paid_at, connection),
             fields["expires_at"].get_db_prep_save(expires_at, connection),
             fields["updated_at"].get_db_prep_save(now, connection),
+            True,  # the CREDIT that follows opens the lot; set here, its trigger writes nothing
             stripe_customer_id,
             stripe_charge_id,
             fields["id"].get_db_prep_save(self.pk, connection),
@@ -278,6 +296,6 @@ class PurchaseTransaction(models.Model):
                 expires_at,
                 now,
             )
-            self.failure_reason = ""
+            self.failure_reason, self.lot_open = "", True
             self.stripe_customer_id, self.stripe_charge_id = stripe_customer_id, stripe_charge_id
         return updated

@@ -1,26 +1,39 @@
-from django.db.models import Count
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from finances.models import PurchaseTransaction, WebhookEventLog
 from finances.selectors.disputes import disputes_open_summary
+from finances.selectors.row_counts import status_counts
 from finances.selectors.schedules import schedule_statuses
 from finances.selectors.webhooks import webhook_metrics
+
+Status = WebhookEventLog.Status
+_UNFINISHED_EVENT_STATUSES = (Status.RECEIVED, Status.PROCESSING, Status.RETRYING, Status.FAILED)
+PurchaseStatus = PurchaseTransaction.Status
+_OPEN_PURCHASE_STATUSES = (PurchaseStatus.PENDING, PurchaseStatus.PROCESSING, PurchaseStatus.FAILED)
+_CLOSED_PURCHASE_STATUSES = (
+    PurchaseStatus.COMPLETED,
+    PurchaseStatus.REFUNDED,
+    PurchaseStatus.CANCELLED,
+)
 
 
 class _FinancesCollector:
     def collect(self):
         metrics = webhook_metrics(window_hours=24)
         by_status = GaugeMetricFamily(
-            "aprende_webhook_events", "Webhook events in the log, by status.", labels=["status"]
+            "aprende_webhook_events",
+            "Webhook events in the log, by status (the finished ones estimated from the "
+            "planner's statistics on a large table; see aprende_counts_estimated).",
+            labels=["status"],
         )
-        for status, count in (
-            WebhookEventLog.objects.exclude(purchase_transaction__is_test_data=True)
-            .values_list("status")
-            .annotate(count=Count("id"))
-            .order_by()
-        ):
+        events, events_estimated = status_counts(
+            queryset=WebhookEventLog.objects.exclude(purchase_transaction__is_test_data=True),
+            exact_statuses=_UNFINISHED_EVENT_STATUSES,
+            estimated_statuses=WebhookEventLog.FINAL_STATUSES,
+        )
+        for status, count in sorted(events.items()):
             by_status.add_metric([status], count)
         yield by_status
 
@@ -67,16 +80,27 @@ class _FinancesCollector:
             value=oldest_age,
         )
         purchases = GaugeMetricFamily(
-            "aprende_purchases", "Purchases by status.", labels=["status"]
+            "aprende_purchases",
+            "Purchases by status (the closed ones estimated from the planner's statistics "
+            "on a large table; see aprende_counts_estimated).",
+            labels=["status"],
         )
-        for status, count in (
-            PurchaseTransaction.objects.exclude(is_test_data=True)
-            .values_list("status")
-            .annotate(count=Count("pk"))
-            .order_by()
-        ):
+        counts, purchases_estimated = status_counts(
+            queryset=PurchaseTransaction.objects.exclude(is_test_data=True),
+            exact_statuses=_OPEN_PURCHASE_STATUSES,
+            estimated_statuses=_CLOSED_PURCHASE_STATUSES,
+        )
+        for status, count in sorted(counts.items()):
             purchases.add_metric([status], count)
         yield purchases
+        estimated = GaugeMetricFamily(
+            "aprende_counts_estimated",
+            "1 when the table's large statuses are estimates (COUNT_ESTIMATE_MIN_ROWS).",
+            labels=["table"],
+        )
+        estimated.add_metric(["webhook_events"], int(events_estimated))
+        estimated.add_metric(["purchases"], int(purchases_estimated))
+        yield estimated
         yield GaugeMetricFamily(
             "aprende_purchases_needing_review",
             "Purchases flagged for an operator.",

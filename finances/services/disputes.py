@@ -88,6 +88,8 @@ def dispute_apply(
                 "evidence_due_by": dispute.evidence_due_by,
             },
         )
+        if created:
+            purchase.has_disputes = True  # what the lock read is no longer true
         if record.purchase_id != purchase.pk:
             return purchase_flag(
                 purchase, f"Dispute {dispute.id} is recorded for another purchase; nothing applied."
@@ -151,7 +153,9 @@ def purchase_disputes_after_credit(
 ) -> None:
     """A dispute reported before the payment's success (out of order) applies once the
     lot is credited: an open one holds, a lost one takes its share. Caller holds the
-    purchase lock."""
+    purchase lock (whose query says whether there are disputes at all)."""
+    if getattr(purchase, "has_disputes", None) is False:
+        return
     for record in purchase.disputes.order_by("created_at"):
         if record.outcome == Outcome.OPEN and record.held_minutes == 0:
             _hold(purchase, record, source_event_id=source_event_id)

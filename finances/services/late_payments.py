@@ -27,11 +27,15 @@ def late_payment_reasons(*, purchase: PurchaseTransaction, paid_at: datetime) ->
             f"Paid {age.total_seconds() / 3600:.1f} h after the checkout started (checkouts "
             f"expire after {expiry_hours} h); {bought}."
         )
-    plan_now = (
-        PricingPlan.objects.filter(pk=purchase.plan_id)
-        .values_list("is_active", "price_cents", "minutes", "currency")
-        .first()
-    )
+    if PurchaseTransaction.plan.is_cached(purchase):  # read by purchase_transaction_lock
+        plan = purchase.plan
+        plan_now = (plan.is_active, plan.price_cents, plan.minutes, plan.currency)
+    else:
+        plan_now = (
+            PricingPlan.objects.filter(pk=purchase.plan_id)
+            .values_list("is_active", "price_cents", "minutes", "currency")
+            .first()
+        )
     snapshot = (True, purchase.amount_cents, purchase.minutes, purchase.currency)
     if plan_now != snapshot:
         if plan_now is None or not plan_now[0]:

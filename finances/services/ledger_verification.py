@@ -63,8 +63,14 @@ def _lot_money_problems(lot_rows: dict) -> list[str]:
     disputes_by_lot: dict = defaultdict(list)
     for dispute in Dispute.objects.all().iterator():
         disputes_by_lot[dispute.purchase_id].append(dispute)
-    purchases = PurchaseTransaction.objects.filter(pk__in=list(lot_rows)).iterator()
+    # Every purchase, in chunks, with the five fields the checks read: a million lots
+    # neither build a million-id IN list nor a million full model instances at once.
+    purchases = PurchaseTransaction.objects.only(
+        "id", "status", "minutes", "amount_cents", "refunded_amount_cents"
+    ).iterator(chunk_size=5000)
     for purchase in purchases:
+        if purchase.pk not in lot_rows:
+            continue
         lot = lot_rows[purchase.pk]
         unused, held = lot["unused"] or 0, -(lot["held"] or 0)
         disputes = disputes_by_lot.get(purchase.pk, [])

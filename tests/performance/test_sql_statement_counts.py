@@ -1,10 +1,17 @@
-"""How many SQL statements the hot paths cost (BEGIN and COMMIT included), against the
-targets of the performance issue. Counts, not timings: timings live in bench/."""
+"""How many SQL statements and round trips the hot paths cost, against the targets of the
+performance issues. Counts, not timings: timings live in bench/.
+
+Round trips are counted at the driver (libpq's protocol trace, bench/round_trips.py):
+they include psycopg's BEGIN and CONN_HEALTH_CHECKS' `SELECT 1`, which Django's query
+capture never sees. Each request starts as production's do: `close_old_connections`
+(request_started, which the test client leaves out) marks the connection for its health
+check first."""
 
 import pytest
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 
+from bench.round_trips import driver_round_trips
 from finances.services.purchases import purchase_initiate
 from tests.factories import PricingPlanFactory, PurchaseTransactionFactory
 from tests.support.stripe_events import post_event
@@ -62,3 +69,60 @@ def test_a_guest_purchase_initiation_costs_at_most_twelve_statements(localstripe
 
     print(f"guest initiation: {len(statements)} statements")
     assert len(statements) <= 12, statements
+
+
+def _round_trips(action):
+    close_old_connections()  # as at the start of every request in production
+    with driver_round_trips(connection) as counted:
+        action()
+    return counted
+
+
+def test_a_first_delivery_on_a_busy_connection_costs_seven_round_trips(client):
+    post_event(client, succeeded_event(PurchaseTransactionFactory()))  # the connection is busy
+    document = succeeded_event(PurchaseTransactionFactory())
+
+    counted = _round_trips(lambda: post_event(client, document))
+
+    # The event's INSERT (committed on its own), then BEGIN, the purchase's lock (with its
+    # plan and whether it has disputes), its UPDATE, the ledger entry with the balance,
+    # the event's UPDATE, COMMIT. No health check: the connection was just used.
+    print(counted)
+    assert counted.count == 7, counted
+    assert "SELECT 1" not in counted.statements
+
+
+def test_a_duplicate_delivery_on_a_busy_connection_costs_one_round_trip(client):
+    document = succeeded_event(PurchaseTransactionFactory())
+    post_event(client, document)
+
+    counted = _round_trips(lambda: post_event(client, document))
+
+    print(counted)
+    assert counted.count == 1, counted
+
+
+def test_the_first_webhook_on_an_idle_connection_checks_the_connection_first(client, settings):
+    settings.WEBHOOK_DB_HEALTH_CHECK_IDLE_SECONDS = 0
+    document = succeeded_event(PurchaseTransactionFactory())
+    post_event(client, document)
+
+    counted = _round_trips(lambda: post_event(client, document))
+
+    assert counted.statements[0] == "SELECT 1", counted
+    assert counted.count == 2, counted
+
+
+def test_a_guest_purchase_initiation_costs_at_most_eleven_round_trips(localstripe):
+    plan = PricingPlanFactory()
+
+    counted = _round_trips(
+        lambda: purchase_initiate(
+            plan_id=plan.pk, buyer=None, student_name="Ana", student_email="ana@example.com"
+        )
+    )
+
+    # SELECT 1, the plan, BEGIN, the user, SAVEPOINT, user, balance, RELEASE, purchase,
+    # COMMIT, then (after the Stripe call) the PaymentIntent id's UPDATE.
+    print(counted)
+    assert counted.count <= 11, counted
