@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finances', '0011_perf_read_paths'),
-        ('finances', '0011_subs_subscriptions'),
+        ("finances", "0011_perf_read_paths"),
+        ("finances", "0011_subs_subscriptions"),
     ]
 
-    operations = [
-    ]
+    operations = []
