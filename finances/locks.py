@@ -28,7 +28,7 @@ hold no other lock and never wait (SKIP LOCKED) or finish at once. On SQLite
 
 from django.db import connection
 
-from finances.models import PurchaseTransaction, StudentAccountBalance
+from finances.models import PurchaseRequest, PurchaseTransaction, StudentAccountBalance
 
 
 def _assert_in_transaction() -> None:
@@ -81,3 +81,20 @@ def student_balance_lock(*, student_id: int) -> StudentAccountBalance:
         StudentAccountBalance.objects.get_or_create(student_id=student_id)
         balance = queryset.get(student_id=student_id)
     return balance
+
+
+# --- families (docs/families.md) ---
+def purchase_request_lock(*, request_id) -> PurchaseRequest | None:
+    """Locks a student's purchase request. Order: after the purchase and the balance (the
+    payment completion closes the request last); the request-only paths (ask, pay,
+    decline, cancel, expire) hold no other lock while they wait for it."""
+    _assert_in_transaction()
+    return (
+        PurchaseRequest.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("student", "guardian", "plan")
+        .filter(pk=request_id)
+        .first()
+    )
+
+
+# --- end families ---

@@ -33,5 +33,10 @@ SCHEDULES: list[tuple[str, str, str]] = [
         "notifications.services.notifications_retry",
         "SCHEDULE_NOTIFICATIONS_RETRY_MINUTES",
     ),
+    (
+        "purchase_requests_expire",
+        "finances.services.family_requests.purchase_requests_expire",
+        "SCHEDULE_PURCHASE_REQUESTS_EXPIRE_MINUTES",
+    ),
     ("ledger_verify", "finances.tasks.ledger_verify_task", "SCHEDULE_LEDGER_VERIFY_MINUTES"),
 ]

@@ -162,6 +162,7 @@ def payment_intent_create(
     metadata: dict[str, str],
     idempotency_key: str,
     description: str = "",
+    customer_id: str | None = None,
 ) -> PaymentIntentData:
     _assert_no_transaction_open()
     params: dict[str, Any] = {
@@ -169,6 +170,8 @@ def payment_intent_create(
         "currency": currency.lower(),
         "metadata": metadata,
     }
+    if customer_id:  # the payer's Stripe Customer (families: the paying guardian)
+        params["customer"] = customer_id
     if settings.STRIPE_SEND_OPTIONAL_PARAMETERS:
         params["automatic_payment_methods"] = {"enabled": True}
         if description:

@@ -21,6 +21,7 @@ from core.errors import ApplicationError
 from finances import stripe_gateway
 from finances.errors import PaymentProviderError
 from finances.models import PricingPlan, PurchaseTransaction
+from finances.services.family_requests import student_purchase_approval_check
 from finances.stripe_payloads import MalformedStripeObject
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,10 @@ def purchase_initiate(
         student, purchased_by, guardian_link = _purchase_parties(
             buyer=buyer, student_name=student_name, student_email=student_email
         )
+        # families: a purchase the student's guardians must approve is refused (403).
+        student_purchase_approval_check(
+            student=student, payer=purchased_by, amount_cents=plan.price_cents
+        )
         purchase = PurchaseTransaction.objects.create(
             student=student,
             purchased_by=purchased_by,
@@ -92,6 +97,19 @@ def purchase_initiate(
             **PurchaseTransaction.plan_snapshot(plan),
         )
 
+    # families: the PaymentIntent part is shared with a guardian paying a request.
+    return purchase_payment_intent_start(purchase=purchase, guest=buyer is None)
+
+
+def purchase_payment_intent_start(
+    *,
+    purchase: PurchaseTransaction,
+    guest: bool = False,
+    metadata_extra: dict[str, str] | None = None,
+    customer_id: str | None = None,
+) -> PurchaseInitiation:
+    """Creates the PaymentIntent of a just-created PENDING purchase (no transaction open)
+    and stores its id; a failure leaves the purchase FAILED with its reason."""
     try:
         payment_intent = stripe_gateway.payment_intent_create(
             amount_cents=purchase.amount_cents,
@@ -99,11 +117,13 @@ def purchase_initiate(
             metadata={
                 "application": settings.STRIPE_METADATA_APPLICATION,
                 "transaction_id": str(purchase.pk),
-                "plan_id": str(plan.pk),
-                "student_id": str(student.pk),
+                "plan_id": str(purchase.plan_id),
+                "student_id": str(purchase.student_id),
+                **(metadata_extra or {}),
             },
             idempotency_key=f"purchase-initiate:{purchase.pk}",
-            description=plan.name,
+            description=purchase.plan_name,
+            **({"customer_id": customer_id} if customer_id else {}),
         )
     except PaymentProviderError as error:
         purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")
@@ -134,9 +154,9 @@ def purchase_initiate(
         extra={
             "transaction_id": str(purchase.pk),
             "payment_intent_id": payment_intent.id,
-            "plan_id": plan.pk,
+            "plan_id": purchase.plan_id,
             "amount_cents": purchase.amount_cents,
-            "guest": buyer is None,
+            "guest": guest,
         },
     )
     return PurchaseInitiation(purchase=purchase, client_secret=payment_intent.client_secret or "")
