@@ -8,118 +8,251 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_teacher_student_assignment'),
+        ("accounts", "0002_teacher_student_assignment"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FamilyInvitation',
+            name="FamilyInvitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('GUARDIAN_INVITES_STUDENT', 'Guardian invites student'), ('STUDENT_INVITES_GUARDIAN', 'Student invites guardian')], max_length=32)),
-                ('email', models.EmailField(help_text='Whom it was sent to; only this account may accept.', max_length=254)),
-                ('relationship', models.CharField(choices=[('PARENT', 'Parent'), ('GUARDIAN', 'Guardian')], default='PARENT', max_length=16)),
-                ('nonce', models.CharField(max_length=64, unique=True)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('ACCEPTED', 'Accepted'), ('REVOKED', 'Revoked')], default='PENDING', max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("GUARDIAN_INVITES_STUDENT", "Guardian invites student"),
+                            ("STUDENT_INVITES_GUARDIAN", "Student invites guardian"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "email",
+                    models.EmailField(
+                        help_text="Whom it was sent to; only this account may accept.",
+                        max_length=254,
+                    ),
+                ),
+                (
+                    "relationship",
+                    models.CharField(
+                        choices=[("PARENT", "Parent"), ("GUARDIAN", "Guardian")],
+                        default="PARENT",
+                        max_length=16,
+                    ),
+                ),
+                ("nonce", models.CharField(max_length=64, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("ACCEPTED", "Accepted"),
+                            ("REVOKED", "Revoked"),
+                        ],
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.RemoveConstraint(
-            model_name='guardianstudentlink',
-            name='guardian_student_unique',
+            model_name="guardianstudentlink",
+            name="guardian_student_unique",
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='approval_mode',
-            field=models.CharField(choices=[('ALWAYS_ASK', 'Always ask'), ('ASK_ABOVE_AMOUNT', 'Ask above an amount'), ('NEVER_ASK', 'Never ask')], default='ALWAYS_ASK', max_length=16),
+            model_name="guardianstudentlink",
+            name="approval_mode",
+            field=models.CharField(
+                choices=[
+                    ("ALWAYS_ASK", "Always ask"),
+                    ("ASK_ABOVE_AMOUNT", "Ask above an amount"),
+                    ("NEVER_ASK", "Never ask"),
+                ],
+                default="ALWAYS_ASK",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='approval_threshold_cents',
-            field=models.PositiveIntegerField(blank=True, help_text='Ask above an amount: the student buys alone up to this price (cents).', null=True),
+            model_name="guardianstudentlink",
+            name="approval_threshold_cents",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Ask above an amount: the student buys alone up to this price (cents).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='ended_at',
+            model_name="guardianstudentlink",
+            name="ended_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='ended_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="guardianstudentlink",
+            name="ended_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='monthly_cap_cents',
-            field=models.PositiveIntegerField(blank=True, help_text='At most this much (cents) paid by the guardian for the student per month.', null=True),
+            model_name="guardianstudentlink",
+            name="monthly_cap_cents",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="At most this much (cents) paid by the guardian for the student per month.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='rules_updated_at',
+            model_name="guardianstudentlink",
+            name="rules_updated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='guardianstudentlink',
-            name='rules_updated_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="guardianstudentlink",
+            name="rules_updated_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardianstudentlink',
-            constraint=models.UniqueConstraint(condition=models.Q(('ended_at__isnull', True)), fields=('guardian', 'student'), name='guardian_student_active_unique'),
+            model_name="guardianstudentlink",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("ended_at__isnull", True)),
+                fields=("guardian", "student"),
+                name="guardian_student_active_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardianstudentlink',
-            constraint=models.CheckConstraint(condition=models.Q(('ended_at__isnull', True), ('ended_at__gte', models.F('created_at')), _connector='OR'), name='guardian_link_ends_after_it_starts'),
+            model_name="guardianstudentlink",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("ended_at__isnull", True),
+                    ("ended_at__gte", models.F("created_at")),
+                    _connector="OR",
+                ),
+                name="guardian_link_ends_after_it_starts",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardianstudentlink',
-            constraint=models.CheckConstraint(condition=models.Q(('approval_mode__in', ['ALWAYS_ASK', 'ASK_ABOVE_AMOUNT', 'NEVER_ASK'])), name='guardian_link_approval_mode_valid'),
+            model_name="guardianstudentlink",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("approval_mode__in", ["ALWAYS_ASK", "ASK_ABOVE_AMOUNT", "NEVER_ASK"])
+                ),
+                name="guardian_link_approval_mode_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardianstudentlink',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('approval_mode', 'ASK_ABOVE_AMOUNT'), ('approval_threshold_cents__isnull', False)), models.Q(models.Q(('approval_mode', 'ASK_ABOVE_AMOUNT'), _negated=True), ('approval_threshold_cents__isnull', True)), _connector='OR'), name='guardian_link_threshold_iff_ask_above'),
+            model_name="guardianstudentlink",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("approval_mode", "ASK_ABOVE_AMOUNT"),
+                        ("approval_threshold_cents__isnull", False),
+                    ),
+                    models.Q(
+                        models.Q(("approval_mode", "ASK_ABOVE_AMOUNT"), _negated=True),
+                        ("approval_threshold_cents__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="guardian_link_threshold_iff_ask_above",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardianstudentlink',
-            constraint=models.CheckConstraint(condition=models.Q(('monthly_cap_cents__isnull', True), ('monthly_cap_cents__gt', 0), _connector='OR'), name='guardian_link_cap_positive'),
+            model_name="guardianstudentlink",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("monthly_cap_cents__isnull", True),
+                    ("monthly_cap_cents__gt", 0),
+                    _connector="OR",
+                ),
+                name="guardian_link_cap_positive",
+            ),
         ),
         migrations.AddField(
-            model_name='familyinvitation',
-            name='accepted_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="familyinvitation",
+            name="accepted_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='familyinvitation',
-            name='inviter',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations_sent', to=settings.AUTH_USER_MODEL),
+            model_name="familyinvitation",
+            name="inviter",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="invitations_sent",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='familyinvitation',
-            name='link',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='invitations', to='accounts.guardianstudentlink'),
+            model_name="familyinvitation",
+            name="link",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="invitations",
+                to="accounts.guardianstudentlink",
+            ),
         ),
         migrations.AddIndex(
-            model_name='familyinvitation',
-            index=models.Index(fields=['inviter', '-created_at'], name='invitation_inviter_idx'),
+            model_name="familyinvitation",
+            index=models.Index(fields=["inviter", "-created_at"], name="invitation_inviter_idx"),
         ),
         migrations.AddConstraint(
-            model_name='familyinvitation',
-            constraint=models.CheckConstraint(condition=models.Q(('email', django.db.models.functions.text.Lower('email'))), name='invitation_email_is_lowercase'),
+            model_name="familyinvitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("email", django.db.models.functions.text.Lower("email"))),
+                name="invitation_email_is_lowercase",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='familyinvitation',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['PENDING', 'ACCEPTED', 'REVOKED'])), name='invitation_status_valid'),
+            model_name="familyinvitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["PENDING", "ACCEPTED", "REVOKED"])),
+                name="invitation_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='familyinvitation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'ACCEPTED'), _negated=True), models.Q(('accepted_at__isnull', False), ('accepted_by__isnull', False)), _connector='OR'), name='invitation_accepted_has_who_and_when'),
+            model_name="familyinvitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "ACCEPTED"), _negated=True),
+                    models.Q(("accepted_at__isnull", False), ("accepted_by__isnull", False)),
+                    _connector="OR",
+                ),
+                name="invitation_accepted_has_who_and_when",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='familyinvitation',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='invitation_expires_after_creation'),
+            model_name="familyinvitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("expires_at__gt", models.F("created_at"))),
+                name="invitation_expires_after_creation",
+            ),
         ),
     ]

@@ -8,117 +8,282 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_family_links_and_invitations'),
-        ('finances', '0010_merge_20261202_0026'),
+        ("accounts", "0003_family_links_and_invitations"),
+        ("finances", "0010_merge_20261202_0026"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PurchaseRequestEvent',
+            name="PurchaseRequestEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('CREATED', 'Created'), ('REPRICED', 'Repriced (confirmed by the guardian)'), ('PAYMENT_STARTED', 'Payment started'), ('PAID', 'Paid'), ('DECLINED', 'Declined'), ('CANCELLED', 'Cancelled'), ('EXPIRED', 'Expired')], max_length=16)),
-                ('from_status', models.CharField(blank=True, max_length=16)),
-                ('to_status', models.CharField(max_length=16)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("CREATED", "Created"),
+                            ("REPRICED", "Repriced (confirmed by the guardian)"),
+                            ("PAYMENT_STARTED", "Payment started"),
+                            ("PAID", "Paid"),
+                            ("DECLINED", "Declined"),
+                            ("CANCELLED", "Cancelled"),
+                            ("EXPIRED", "Expired"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("from_status", models.CharField(blank=True, max_length=16)),
+                ("to_status", models.CharField(max_length=16)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='PurchaseRequest',
+            name="PurchaseRequest",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('plan_type', models.CharField(choices=[('PACKAGE', 'Package'), ('SUBSCRIPTION', 'Subscription')], max_length=16)),
-                ('plan_name', models.CharField(max_length=100)),
-                ('minutes', models.PositiveIntegerField()),
-                ('amount_cents', models.PositiveIntegerField()),
-                ('currency', models.CharField(choices=[('EUR', 'Euro'), ('USD', 'US dollar'), ('GBP', 'Pound sterling'), ('BRL', 'Brazilian real')], max_length=3)),
-                ('validity_days', models.PositiveIntegerField(blank=True, null=True)),
-                ('billing_period', models.CharField(blank=True, choices=[('MONTH', 'Monthly'), ('YEAR', 'Yearly')], max_length=8, null=True)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('PAID', 'Paid'), ('DECLINED', 'Declined'), ('CANCELLED', 'Cancelled'), ('EXPIRED', 'Expired')], default='PENDING', max_length=16)),
-                ('message', models.CharField(blank=True, help_text='From the student.', max_length=500)),
-                ('decline_message', models.CharField(blank=True, help_text='From the guardian.', max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('guardian', models.ForeignKey(help_text='The guardian asked to pay (the only one who may pay or decline).', on_delete=django.db.models.deletion.PROTECT, related_name='purchase_requests_received', to=settings.AUTH_USER_MODEL)),
-                ('guardian_link', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchase_requests', to='accounts.guardianstudentlink')),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finances.pricingplan')),
-                ('student', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchase_requests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "plan_type",
+                    models.CharField(
+                        choices=[("PACKAGE", "Package"), ("SUBSCRIPTION", "Subscription")],
+                        max_length=16,
+                    ),
+                ),
+                ("plan_name", models.CharField(max_length=100)),
+                ("minutes", models.PositiveIntegerField()),
+                ("amount_cents", models.PositiveIntegerField()),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "Euro"),
+                            ("USD", "US dollar"),
+                            ("GBP", "Pound sterling"),
+                            ("BRL", "Brazilian real"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("validity_days", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "billing_period",
+                    models.CharField(
+                        blank=True,
+                        choices=[("MONTH", "Monthly"), ("YEAR", "Yearly")],
+                        max_length=8,
+                        null=True,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("PAID", "Paid"),
+                            ("DECLINED", "Declined"),
+                            ("CANCELLED", "Cancelled"),
+                            ("EXPIRED", "Expired"),
+                        ],
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "message",
+                    models.CharField(blank=True, help_text="From the student.", max_length=500),
+                ),
+                (
+                    "decline_message",
+                    models.CharField(blank=True, help_text="From the guardian.", max_length=500),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "guardian",
+                    models.ForeignKey(
+                        help_text="The guardian asked to pay (the only one who may pay or decline).",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="purchase_requests_received",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "guardian_link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="purchase_requests",
+                        to="accounts.guardianstudentlink",
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="finances.pricingplan",
+                    ),
+                ),
+                (
+                    "student",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="purchase_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='purchasetransaction',
-            name='purchase_request',
-            field=models.ForeignKey(blank=True, db_index=False, help_text="The student's request this guardian's payment answers.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to='finances.purchaserequest'),
+            model_name="purchasetransaction",
+            name="purchase_request",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The student's request this guardian's payment answers.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="purchases",
+                to="finances.purchaserequest",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchasetransaction',
-            constraint=models.UniqueConstraint(condition=models.Q(('purchase_request__isnull', False), models.Q(('status', 'CANCELLED'), _negated=True)), fields=('purchase_request',), name='purchase_one_live_per_request'),
+            model_name="purchasetransaction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("purchase_request__isnull", False),
+                    models.Q(("status", "CANCELLED"), _negated=True),
+                ),
+                fields=("purchase_request",),
+                name="purchase_one_live_per_request",
+            ),
         ),
         migrations.AddField(
-            model_name='purchaserequestevent',
-            name='actor',
-            field=models.ForeignKey(blank=True, help_text='Who did it; empty for the system (expiry).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="purchaserequestevent",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who did it; empty for the system (expiry).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='purchaserequestevent',
-            name='purchase_transaction',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='finances.purchasetransaction'),
+            model_name="purchaserequestevent",
+            name="purchase_transaction",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="finances.purchasetransaction",
+            ),
         ),
         migrations.AddField(
-            model_name='purchaserequestevent',
-            name='request',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='finances.purchaserequest'),
+            model_name="purchaserequestevent",
+            name="request",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="finances.purchaserequest",
+            ),
         ),
         migrations.AddIndex(
-            model_name='purchaserequest',
-            index=models.Index(fields=['student', '-created_at'], name='request_student_recent_idx'),
+            model_name="purchaserequest",
+            index=models.Index(
+                fields=["student", "-created_at"], name="request_student_recent_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='purchaserequest',
-            index=models.Index(fields=['guardian', '-created_at'], name='request_guardian_recent_idx'),
+            model_name="purchaserequest",
+            index=models.Index(
+                fields=["guardian", "-created_at"], name="request_guardian_recent_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='purchaserequest',
-            index=models.Index(condition=models.Q(('status', 'PENDING')), fields=['expires_at'], name='request_pending_idx'),
+            model_name="purchaserequest",
+            index=models.Index(
+                condition=models.Q(("status", "PENDING")),
+                fields=["expires_at"],
+                name="request_pending_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['PENDING', 'PAID', 'DECLINED', 'CANCELLED', 'EXPIRED'])), name='request_status_valid'),
+            model_name="purchaserequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["PENDING", "PAID", "DECLINED", "CANCELLED", "EXPIRED"])
+                ),
+                name="request_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_cents__gt', 0)), name='request_amount_positive'),
+            model_name="purchaserequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_cents__gt", 0)), name="request_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.CheckConstraint(condition=models.Q(('minutes__gt', 0)), name='request_minutes_positive'),
+            model_name="purchaserequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("minutes__gt", 0)), name="request_minutes_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='request_expires_after_creation'),
+            model_name="purchaserequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("expires_at__gt", models.F("created_at"))),
+                name="request_expires_after_creation",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('closed_at__isnull', True), ('status', 'PENDING')), models.Q(models.Q(('status', 'PENDING'), _negated=True), ('closed_at__isnull', False)), _connector='OR'), name='request_closed_iff_not_pending'),
+            model_name="purchaserequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("closed_at__isnull", True), ("status", "PENDING")),
+                    models.Q(
+                        models.Q(("status", "PENDING"), _negated=True), ("closed_at__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="request_closed_iff_not_pending",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.CheckConstraint(condition=models.Q(('student', models.F('guardian')), _negated=True), name='request_student_is_not_payer'),
+            model_name="purchaserequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("student", models.F("guardian")), _negated=True),
+                name="request_student_is_not_payer",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaserequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'PENDING')), fields=('guardian_link', 'plan'), name='request_one_pending_per_link_plan'),
+            model_name="purchaserequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "PENDING")),
+                fields=("guardian_link", "plan"),
+                name="request_one_pending_per_link_plan",
+            ),
         ),
     ]
