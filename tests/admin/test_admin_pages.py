@@ -20,6 +20,8 @@ from finances.models import (
     WebhookEventLog,
 )
 from finances.services.reconciliation import purchase_reconcile
+from finances.services.family_links import family_invitation_create
+from finances.services.family_requests import purchase_request_create
 from notifications.services import notification_enqueue
 from tests.factories import (
     GuardianStudentLinkFactory,
@@ -58,7 +60,12 @@ def completed_purchase() -> PurchaseTransaction:
 
 @pytest.fixture
 def one_of_everything(completed_purchase):
-    GuardianStudentLinkFactory()
+    link = GuardianStudentLinkFactory()
+    # families (docs/families.md): an invitation and a request with its events.
+    family_invitation_create(
+        inviter=link.guardian, email="invited@example.com", direction="GUARDIAN_INVITES_STUDENT"
+    )
+    purchase_request_create(student=link.student, plan_id=completed_purchase.plan_id)
     TeacherStudentAssignmentFactory()
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
@@ -95,6 +102,7 @@ def _registered_models() -> list:
 
 def test_every_admin_model_is_covered_here():
     assert {model._meta.label for model in _registered_models()} == {
+        "accounts.FamilyInvitation",
         "accounts.GuardianStudentLink",
         "accounts.TeacherStudentAssignment",
         "accounts.User",
@@ -111,6 +119,7 @@ def test_every_admin_model_is_covered_here():
         "finances.HoursLedgerEntry",
         "finances.OperatorAction",
         "finances.PricingPlan",
+        "finances.PurchaseRequest",
         "finances.PurchaseTransaction",
         "finances.StudentAccountBalance",
         "finances.WebhookEventLog",
