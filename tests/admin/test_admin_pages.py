@@ -19,9 +19,9 @@ from finances.models import (
     StudentAccountBalance,
     WebhookEventLog,
 )
-from finances.services.reconciliation import purchase_reconcile
 from finances.services.family_links import family_invitation_create
 from finances.services.family_requests import purchase_request_create
+from finances.services.reconciliation import purchase_reconcile
 from notifications.services import notification_enqueue
 from tests.factories import (
     GuardianStudentLinkFactory,

@@ -65,7 +65,8 @@ def test_someone_without_an_account_creates_one_while_accepting_and_is_signed_in
 
     assert response.status_code == 200, response.content
     student = User.objects.get(email="new-kid@example.com")
-    assert student.check_password(PASSWORD) and not student.is_guest
+    assert student.check_password(PASSWORD)
+    assert not student.is_guest
     assert GuardianStudentLink.objects.get().student == student
     assert response.json()["account_created"] is True
     assert client.get("/api/finances/family/links/").status_code == 200  # signed in

@@ -42,7 +42,8 @@ def test_the_guardian_approves_and_pays_and_the_student_is_credited_once(localst
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["client_secret"] and (body["amount"], body["currency"]) == ("140.00", "EUR")
+    assert body["client_secret"]
+    assert (body["amount"], body["currency"]) == ("140.00", "EUR")
     intent = localstripe.retrieve(body["payment_intent_id"])
     assert intent.metadata["purchase_request_id"] == str(request.pk)
     assert intent.metadata["transaction_id"] == body["transaction_id"]
@@ -59,7 +60,8 @@ def test_the_guardian_approves_and_pays_and_the_student_is_credited_once(localst
 
     assert (first.status_code, duplicate.status_code) == (200, 200)
     request.refresh_from_db()
-    assert request.status == Status.PAID and request.closed_at is not None
+    assert request.status == Status.PAID
+    assert request.closed_at is not None
     assert _credits(family.student) == [600]
     assert _credits(family.guardian) == []
     assert [(event.kind, event.actor) for event in request.events.all()] == [
@@ -127,7 +129,8 @@ def test_a_changed_price_is_paid_only_with_the_guardians_confirmation(localstrip
     unconfirmed = _pay(family.guardian, request)
     confirmed = _pay(family.guardian, request, confirm_new_price=True)
 
-    assert listed["price_changed"] is True and listed["current_plan"]["price"] == "150.00"
+    assert listed["price_changed"] is True
+    assert listed["current_plan"]["price"] == "150.00"
     assert unconfirmed.status_code == 409
     assert unconfirmed.json()["error"]["code"] == "purchase_request_repriced"
     assert "150.00 EUR" in unconfirmed.json()["error"]["message"]

@@ -81,7 +81,8 @@ def test_a_student_with_several_guardians_chooses_whom_to_ask():
     named = _ask(student, plan, guardian_id=dad.guardian.pk)
     stranger = _ask(student, plan, guardian_id=UserFactory().pk)
 
-    assert unnamed.status_code == 400 and "guardian_id" in unnamed.json()["error"]["fields"]
+    assert unnamed.status_code == 400
+    assert "guardian_id" in unnamed.json()["error"]["fields"]
     assert named.status_code == 201
     assert PurchaseRequest.objects.get().guardian == dad.guardian != mum.guardian
     assert stranger.status_code == 400
