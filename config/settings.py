@@ -208,6 +208,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PurchaseStatusEnum": "finances.models.PurchaseTransaction.Status",
         "PlanTypeEnum": "finances.models.PricingPlan.PlanType",
+        # families (docs/families.md)
+        "PurchaseRequestStatusEnum": "finances.models.PurchaseRequest.Status",
+        "PurchaseRequestEventKindEnum": "finances.models.PurchaseRequestEvent.Kind",
     },
 }
 

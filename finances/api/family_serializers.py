@@ -3,7 +3,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from accounts.models import FamilyInvitation, GuardianStudentLink, User
-from finances.api.serializers import AmountField, HoursField
+from finances.api.serializers import AmountField, HoursField, StudentInfoSerializer
 from finances.models import PurchaseRequest, PurchaseRequestEvent
 
 AMOUNT_INPUT = {"max_digits": 9, "decimal_places": 2, "min_value": Decimal("0.01")}
@@ -89,7 +89,8 @@ class FamilyInvitationSerializer(serializers.ModelSerializer):
 
 
 class FamilyInvitationInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.CharField(max_length=254)
+    validate_email = StudentInfoSerializer.validate_email
     direction = serializers.ChoiceField(
         choices=FamilyInvitation.Direction.choices,
         help_text="GUARDIAN_INVITES_STUDENT: you are the guardian; STUDENT_INVITES_GUARDIAN: "
@@ -108,6 +109,7 @@ class FamilyInvitationAcceptInputSerializer(serializers.Serializer):
     password = serializers.CharField(
         max_length=128, required=False, write_only=True, style={"input_type": "password"}
     )
+    validate_name = StudentInfoSerializer.validate_name
 
 
 class FamilyInvitationAcceptOutputSerializer(serializers.Serializer):

@@ -12,11 +12,10 @@ from finances.models import PurchaseRequest, PurchaseTransaction
 def month_bounds(*, now: datetime | None = None) -> tuple[datetime, datetime]:
     """The current calendar month in the product's time zone (TIME_ZONE, Europe/Lisbon)."""
     local = timezone.localtime(now or timezone.now())
-    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-    # Built from naive parts so a daylight-saving change inside the month is respected.
-    end = timezone.make_aware(datetime(year, month, 1))
-    start = timezone.make_aware(datetime(start.year, start.month, 1))
+    following = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    # Midnight of the 1st in local time, each with its own UTC offset (summer time).
+    start = timezone.make_aware(datetime(local.year, local.month, 1))
+    end = timezone.make_aware(datetime(*following, 1))
     return start, end
 
 
@@ -67,7 +66,7 @@ def purchase_request_get_visible(*, request_id, user: User) -> PurchaseRequest |
 
 def student_visible_to(*, user: User, student_id: int) -> bool:
     """The student themself, staff, and the student's active guardians."""
-    if not user.is_authenticated:
+    if not user.is_authenticated or not 0 < student_id < 2**63:
         return False
     if user.is_staff or user.pk == student_id:
         return User.objects.filter(pk=student_id).exists()
