@@ -199,12 +199,23 @@ def test_the_database_refuses_a_threshold_without_its_mode_and_a_zero_cap():
             GuardianStudentLink.objects.filter(pk=family.link.pk).update(**change)
 
 
-def test_the_month_is_the_calendar_month_in_lisbon():
-    # 31 July 23:30 UTC is already 1 August 00:30 in Lisbon (summer time, UTC+1).
-    start, end = month_bounds(now=datetime(2026, 7, 31, 23, 30, tzinfo=UTC))
-
-    assert start == datetime(2026, 7, 31, 23, 0, tzinfo=UTC)
-    assert end == datetime(2026, 8, 31, 23, 0, tzinfo=UTC)
+@pytest.mark.parametrize(
+    ("now", "start", "end"),
+    [
+        # 31 July 23:30 UTC is already 1 August 00:30 in Lisbon (summer time, UTC+1).
+        (datetime(2026, 7, 31, 23, 30, tzinfo=UTC), (2026, 7, 31, 23), (2026, 8, 31, 23)),
+        # March: starts in winter time (UTC+0), ends in summer time (UTC+1).
+        (datetime(2026, 3, 15, tzinfo=UTC), (2026, 3, 1, 0), (2026, 3, 31, 23)),
+        # December: the next month is in the next year.
+        (datetime(2026, 12, 31, 23, 59, tzinfo=UTC), (2026, 12, 1, 0), (2027, 1, 1, 0)),
+    ],
+    ids=["summer-time", "clock-change", "december"],
+)
+def test_the_month_is_the_calendar_month_in_lisbon(now, start, end):
+    assert month_bounds(now=now) == (
+        datetime(*start, tzinfo=UTC),
+        datetime(*end, tzinfo=UTC),
+    )
 
 
 def test_spending_counts_completed_purchases_paid_by_this_guardian_this_month():

@@ -182,3 +182,34 @@ def test_the_cap_is_checked_again_when_paying():
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "monthly_cap_exceeded"
     assert not PurchaseTransaction.objects.filter(purchase_request=request).exists()
+
+
+def test_a_request_cancelled_while_its_payment_went_through_is_paid_not_lost(localstripe):
+    family = family_create()
+    request = purchase_request_create(
+        student=family.student, plan_id=PricingPlanFactory(minutes=600).pk
+    )
+    started = _pay(family.guardian, request).json()
+    localstripe.pay(started["payment_intent_id"])  # paid; the webhook has not arrived yet
+
+    response = client_as(family.student).post(f"{URL}{request.pk}/cancel/")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "PAID"
+    assert _credits(family.student) == [600]
+    paid = PurchaseRequest.objects.get(pk=request.pk).events.get(kind="PAID")
+    assert (paid.actor, paid.detail["paid_after"]) == (family.guardian, "CANCELLED")
+
+
+def test_declining_cancels_the_unpaid_payment_at_stripe(localstripe):
+    family = family_create()
+    request = purchase_request_create(student=family.student, plan_id=PricingPlanFactory().pk)
+    started = _pay(family.guardian, request).json()
+
+    response = client_as(family.guardian).post(f"{URL}{request.pk}/decline/", {}, format="json")
+
+    assert response.json()["status"] == "DECLINED"
+    assert localstripe.retrieve(started["payment_intent_id"]).status == "canceled"
+    purchase = PurchaseTransaction.objects.get(pk=started["transaction_id"])
+    assert purchase.status == PurchaseTransaction.Status.CANCELLED
+    assert _credits(family.student) == []
