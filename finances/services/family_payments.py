@@ -11,6 +11,7 @@ PaymentIntent can never be paid as well.
 import hmac
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -39,6 +40,7 @@ from finances.units import cents_to_amount_string, minutes_to_hours_string
 logger = logging.getLogger(__name__)
 Status = PurchaseRequest.Status
 PaymentStatus = PurchaseTransaction.Status
+STALE_INITIATION = timedelta(minutes=2)
 
 
 def _payer_customer_id(payer: User) -> str | None:
@@ -94,6 +96,8 @@ def _prepare(*, request_id, payer: User, confirm_new_price: bool) -> _Step:
             .first()
         )
         if live is not None:
+            if _never_reached_stripe(live, now=now):
+                return _Step("close_failed", live)
             if live.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
                 return _Step("reuse", live)
             if live.status == PaymentStatus.FAILED:
@@ -148,6 +152,32 @@ def _prepare(*, request_id, payer: User, confirm_new_price: bool) -> _Step:
     return _Step("new", purchase)
 
 
+def _never_reached_stripe(purchase: PurchaseTransaction, *, now) -> bool:
+    """A PENDING payment with no PaymentIntent id for a while: its initiating process died
+    (or Stripe's answer was lost). Closed like a failed one, or it would block the request."""
+    return (
+        purchase.status == PaymentStatus.PENDING
+        and not purchase.stripe_payment_intent_id
+        and purchase.created_at < now - STALE_INITIATION
+    )
+
+
+def _supersede_without_payment_intent(purchase: PurchaseTransaction) -> bool:
+    """No PaymentIntent exists at Stripe for this payment (checkout expiry looked it up by
+    its metadata and closed it FAILED): cancelled here, so a new payment may start. No one
+    holds a client secret for it, so it can never be paid."""
+    return bool(
+        PurchaseTransaction.objects.filter(
+            pk=purchase.pk, status=PaymentStatus.FAILED, stripe_payment_intent_id__isnull=True
+        ).update(
+            status=PaymentStatus.CANCELLED,
+            failure_reason="No PaymentIntent at Stripe; superseded by a new payment of its "
+            "purchase request.",
+            updated_at=timezone.now(),
+        )
+    )
+
+
 def _in_progress() -> ConflictError:
     return ConflictError(
         "A payment for this request is being prepared; try again in a moment.",
@@ -186,6 +216,10 @@ def purchase_request_pay(
             # Cancelled at Stripe before another payment starts (or credited, if paid).
             result = abandoned_checkout_expire(purchase=step.purchase, now=timezone.now())
             if result.action == ExpiryAction.CANCELLED:
+                continue
+            if result.action == ExpiryAction.CLOSED_FAILED and _supersede_without_payment_intent(
+                step.purchase
+            ):
                 continue
             if result.action == ExpiryAction.CREDITED:
                 raise ConflictError("This request is already paid.", code="purchase_request_paid")

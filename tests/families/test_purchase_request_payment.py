@@ -213,3 +213,24 @@ def test_declining_cancels_the_unpaid_payment_at_stripe(localstripe):
     purchase = PurchaseTransaction.objects.get(pk=started["transaction_id"])
     assert purchase.status == PurchaseTransaction.Status.CANCELLED
     assert _credits(family.student) == []
+
+
+def test_a_payment_that_never_reached_stripe_does_not_block_the_request(localstripe, settings):
+    family = family_create()
+    request = purchase_request_create(student=family.student, plan_id=PricingPlanFactory().pk)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # Stripe unreachable
+    unreachable = _pay(family.guardian, request)
+    settings.STRIPE_API_BASE = localstripe.api_base
+
+    retried = _pay(family.guardian, request)
+
+    assert unreachable.status_code == 503
+    assert retried.status_code == 201, retried.content
+    first, second = PurchaseTransaction.objects.filter(purchase_request=request).order_by(
+        "created_at"
+    )
+    assert (first.status, first.stripe_payment_intent_id) == (
+        PurchaseTransaction.Status.CANCELLED,
+        None,
+    )
+    assert second.stripe_payment_intent_id == retried.json()["payment_intent_id"]
