@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import GuardianStudentLink, TeacherStudentAssignment, User
+from accounts.models import FamilyInvitation, GuardianStudentLink, TeacherStudentAssignment, User
 from accounts.selectors import teacher_student_assignment_active_exists
 from accounts.services import teacher_student_assignment_end
 
@@ -28,12 +28,96 @@ class UserAdmin(DjangoUserAdmin):
     ]
 
 
+class GuardianStudentLinkForm(forms.ModelForm):
+    class Meta:
+        model = GuardianStudentLink
+        fields = ["guardian", "student", "relationship"]
+
+    def clean(self):
+        cleaned = super().clean()
+        guardian, student = cleaned.get("guardian"), cleaned.get("student")
+        # The conditional unique constraint is skipped by the form (no `ended_at` field).
+        if (
+            guardian
+            and student
+            and GuardianStudentLink.objects.filter(
+                guardian=guardian, student=student, ended_at__isnull=True
+            ).exists()
+        ):
+            raise forms.ValidationError("This guardian is already linked to this student.")
+        return cleaned
+
+
 @admin.register(GuardianStudentLink)
 class GuardianStudentLinkAdmin(admin.ModelAdmin):
-    list_display = ["guardian", "student", "relationship", "created_at"]
-    list_filter = ["relationship"]
+    """Staff link a guardian and a student (docs/families.md). A link is ended, never
+    deleted: purchases and requests name it."""
+
+    list_display = [
+        "guardian",
+        "student",
+        "relationship",
+        "approval_mode",
+        "monthly_cap_cents",
+        "created_at",
+        "ended_at",
+        "ended_by",
+    ]
+    list_filter = ["relationship", "approval_mode", ("ended_at", admin.EmptyFieldListFilter)]
     search_fields = ["guardian__email", "student__email"]
+    list_select_related = ["guardian", "student", "ended_by"]
     raw_id_fields = ["guardian", "student"]
+    form = GuardianStudentLinkForm
+    actions = ["end_links"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["guardian", "student", "relationship"]
+        return [
+            "guardian",
+            "student",
+            "relationship",
+            "created_at",
+            "ended_at",
+            "ended_by",
+            "approval_mode",
+            "approval_threshold_cents",
+            "monthly_cap_cents",
+            "rules_updated_at",
+            "rules_updated_by",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="End the selected links", permissions=["change"])
+    def end_links(self, request, queryset):
+        from finances.services.family_links import guardian_link_end
+
+        ids = list(queryset.filter(ended_at__isnull=True).values_list("pk", flat=True))
+        for link_id in ids:
+            guardian_link_end(link_id=link_id, ended_by=request.user)
+        self.message_user(request, f"Ended {len(ids)} links.", messages.SUCCESS)
+
+
+@admin.register(FamilyInvitation)
+class FamilyInvitationAdmin(admin.ModelAdmin):
+    list_display = ["inviter", "email", "direction", "status", "created_at", "expires_at"]
+    list_filter = ["status", "direction"]
+    search_fields = ["inviter__email", "email"]
+    exclude = ["nonce"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields if field.name != "nonce"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class TeacherStudentAssignmentForm(forms.ModelForm):

@@ -24,9 +24,9 @@ from django.utils import timezone
 
 USERS = """
 INSERT INTO accounts_user (id, password, is_superuser, email, name, is_guest, is_teacher,
-                           is_staff, is_active, created_at)
+                           is_staff, is_active, created_at, language)
 SELECT %(user_base)s + k, '!', false, 'scale-student-' || k || '@example.com',
-       'Scale Student ' || k, true, false, false, true, %(now)s - interval '731 days'
+       'Scale Student ' || k, true, false, false, true, %(now)s - interval '731 days', ''
   FROM generate_series(1, %(students)s) AS k
 """
 

@@ -229,6 +229,9 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStatusEnum": "finances.models.PurchaseTransaction.Status",
         "PlanTypeEnum": "finances.models.PricingPlan.PlanType",
         "SubscriptionStatusEnum": "finances.models.Subscription.Status",
+        # families (docs/families.md)
+        "PurchaseRequestStatusEnum": "finances.models.PurchaseRequest.Status",
+        "PurchaseRequestEventKindEnum": "finances.models.PurchaseRequestEvent.Kind",
     },
 }
 
@@ -297,6 +300,11 @@ RATE_LIMITS = {
     "purchase_initiate_email": env.str("RATE_LIMIT_PURCHASE_PER_EMAIL", default="5/hour"),
     # A signed-in buyer is counted by account, not by an email strangers could flood.
     "purchase_initiate_user": env.str("RATE_LIMIT_PURCHASE_PER_USER", default="10/hour"),
+    # families: invitations sent per account, and acceptance attempts per client network.
+    "family_invitation_user": env.str("RATE_LIMIT_FAMILY_INVITATIONS_PER_USER", default="10/hour"),
+    "family_invitation_accept_ip": env.str(
+        "RATE_LIMIT_FAMILY_INVITATION_ACCEPTS_PER_IP", default="20/hour"
+    ),
 }
 # A PENDING or FAILED purchase this old is an abandoned checkout: `expire_abandoned_checkouts`
 # cancels its PaymentIntent (or credits it, when it was paid after all).
@@ -347,6 +355,15 @@ SCHEDULE_PACKAGES_EXPIRE_MINUTES = env.int("SCHEDULE_PACKAGES_EXPIRE_MINUTES", d
 SCHEDULE_EXPIRY_REMINDERS_MINUTES = env.int("SCHEDULE_EXPIRY_REMINDERS_MINUTES", default=24 * 60)
 SCHEDULE_LEDGER_VERIFY_MINUTES = env.int("SCHEDULE_LEDGER_VERIFY_MINUTES", default=24 * 60)
 SCHEDULE_NOTIFICATIONS_RETRY_MINUTES = env.int("SCHEDULE_NOTIFICATIONS_RETRY_MINUTES", default=1)
+SCHEDULE_PURCHASE_REQUESTS_EXPIRE_MINUTES = env.int(
+    "SCHEDULE_PURCHASE_REQUESTS_EXPIRE_MINUTES", default=15
+)
+
+# --- Families (docs/families.md) ------------------------------------------------------
+# How long an emailed invitation link stays valid, and a student's purchase request open.
+FAMILY_INVITATION_MAX_AGE_HOURS = env.int("FAMILY_INVITATION_MAX_AGE_HOURS", default=72)
+FAMILY_PURCHASE_REQUEST_EXPIRY_HOURS = env.int("FAMILY_PURCHASE_REQUEST_EXPIRY_HOURS", default=24)
+# --- end families ---
 
 # --- Email (notifications, sent by the worker) ----------------------------------------
 # EMAIL_URL (smtp+tls://user:password@host:587, consolemail://, ...) in production; without

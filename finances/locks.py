@@ -34,7 +34,13 @@ hold no other lock and never wait (SKIP LOCKED) or finish at once. On SQLite
 from django.db import connection
 from django.db.models import Exists, OuterRef
 
-from finances.models import Dispute, PurchaseTransaction, StudentAccountBalance, Subscription
+from finances.models import (
+    Dispute,
+    PurchaseRequest,
+    PurchaseTransaction,
+    StudentAccountBalance,
+    Subscription,
+)
 
 
 def _assert_in_transaction() -> None:
@@ -111,3 +117,20 @@ def subscription_lock(
     if subscription_id is None:
         return None
     return queryset.filter(pk=subscription_id).first()
+
+
+# --- families (docs/families.md) ---
+def purchase_request_lock(*, request_id) -> PurchaseRequest | None:
+    """Locks a student's purchase request. Order: after the purchase and the balance (the
+    payment completion closes the request last); the request-only paths (ask, pay,
+    decline, cancel, expire) hold no other lock while they wait for it."""
+    _assert_in_transaction()
+    return (
+        PurchaseRequest.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("student", "guardian", "plan")
+        .filter(pk=request_id)
+        .first()
+    )
+
+
+# --- end families ---

@@ -38,5 +38,10 @@ SCHEDULES: list[tuple[str, str, str]] = [
         "finances.services.subscription_reconciliation.subscriptions_reconcile_task",
         "SCHEDULE_PAYMENTS_RECONCILE_MINUTES",
     ),
+    (
+        "purchase_requests_expire",
+        "finances.services.family_requests.purchase_requests_expire",
+        "SCHEDULE_PURCHASE_REQUESTS_EXPIRE_MINUTES",
+    ),
     ("ledger_verify", "finances.tasks.ledger_verify_task", "SCHEDULE_LEDGER_VERIFY_MINUTES"),
 ]

@@ -164,6 +164,7 @@ def payment_intent_create(
     description: str = "",
     receipt_email: str = "",
     payment_method_id: str | None = None,
+    customer_id: str | None = None,
 ) -> PaymentIntentData:
     """Creates a PaymentIntent; with `payment_method_id` it is also confirmed in the same
     call (the storefront's flow: localstripe refuses `confirm(id, payment_method=…)`). A
@@ -178,6 +179,8 @@ def payment_intent_create(
         "currency": currency.lower(),
         "metadata": metadata,
     }
+    if customer_id:  # the payer's Stripe Customer (families: the paying guardian)
+        params["customer"] = customer_id
     if payment_method_id:
         # A card confirmed on the server: no redirect-based methods, so no return_url.
         params["payment_method"] = payment_method_id

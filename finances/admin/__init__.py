@@ -1,6 +1,7 @@
 from finances.admin import (  # noqa: F401
     balances,
     disputes,
+    families,
     operator_actions,
     plans,
     purchases,

@@ -3,6 +3,20 @@ from django.urls import path
 from finances.api.balances import BalanceHistoryView, BalanceView
 from finances.api.checkout import CheckoutSetupIntentView
 from finances.api.consumptions import LessonConsumptionView, LessonReversalView
+from finances.api.families import (
+    FamilyInvitationAcceptView,
+    FamilyInvitationListCreateView,
+    FamilyInvitationRevokeView,
+    FamilyLinkEndView,
+    FamilyLinkListView,
+    FamilyLinkRulesView,
+    PurchaseRequestCancelView,
+    PurchaseRequestDeclineView,
+    PurchaseRequestDetailView,
+    PurchaseRequestListCreateView,
+    PurchaseRequestPayView,
+    StudentBalanceView,
+)
 from finances.api.frontend_config import FrontendConfigView
 from finances.api.plans import PricingPlanListView
 from finances.api.purchases import PurchaseInitiateView, PurchaseListView, PurchaseStatusView
@@ -54,4 +68,54 @@ urlpatterns = [
         SubscriptionChangePlanView.as_view(),
         name="subscription-change-plan",
     ),
+    # --- families (docs/families.md) ---
+    path("purchase-requests/", PurchaseRequestListCreateView.as_view(), name="purchase-requests"),
+    path(
+        "purchase-requests/<uuid:request_id>/",
+        PurchaseRequestDetailView.as_view(),
+        name="purchase-request",
+    ),
+    path(
+        "purchase-requests/<uuid:request_id>/pay/",
+        PurchaseRequestPayView.as_view(),
+        name="purchase-request-pay",
+    ),
+    path(
+        "purchase-requests/<uuid:request_id>/decline/",
+        PurchaseRequestDeclineView.as_view(),
+        name="purchase-request-decline",
+    ),
+    path(
+        "purchase-requests/<uuid:request_id>/cancel/",
+        PurchaseRequestCancelView.as_view(),
+        name="purchase-request-cancel",
+    ),
+    path(
+        "family/invitations/",
+        FamilyInvitationListCreateView.as_view(),
+        name="family-invitations",
+    ),
+    path(
+        "family/invitations/accept/",
+        FamilyInvitationAcceptView.as_view(),
+        name="family-invitation-accept",
+    ),
+    path(
+        "family/invitations/<int:invitation_id>/revoke/",
+        FamilyInvitationRevokeView.as_view(),
+        name="family-invitation-revoke",
+    ),
+    path("family/links/", FamilyLinkListView.as_view(), name="family-links"),
+    path("family/links/<int:link_id>/end/", FamilyLinkEndView.as_view(), name="family-link-end"),
+    path(
+        "family/links/<int:link_id>/rules/",
+        FamilyLinkRulesView.as_view(),
+        name="family-link-rules",
+    ),
+    path(
+        "students/<int:student_id>/balance/",
+        StudentBalanceView.as_view(),
+        name="student-balance",
+    ),
+    # --- end families ---
 ]

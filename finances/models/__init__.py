@@ -1,5 +1,6 @@
 from finances.models.balances import HoursLedgerEntry, StudentAccountBalance
 from finances.models.disputes import Dispute
+from finances.models.families import PurchaseRequest, PurchaseRequestEvent
 from finances.models.operator_actions import OperatorAction
 from finances.models.plans import Currency, PricingPlan
 from finances.models.purchases import PurchaseTransaction
@@ -17,6 +18,8 @@ __all__ = [
     "HoursLedgerEntry",
     "OperatorAction",
     "PricingPlan",
+    "PurchaseRequest",
+    "PurchaseRequestEvent",
     "PurchaseTransaction",
     "StripeCustomer",
     "StudentAccountBalance",

@@ -51,6 +51,17 @@ class PurchaseTransaction(models.Model):
         related_name="purchases",
         help_text="The parent/guardian link that made or approved this purchase.",
     )
+    # --- families (docs/families.md) ---
+    purchase_request = models.ForeignKey(
+        "finances.PurchaseRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,  # covered by purchase_one_live_per_request
+        related_name="purchases",
+        help_text="The student's request this guardian's payment answers.",
+    )
+    # --- end families ---
     plan = models.ForeignKey(
         PricingPlan,
         on_delete=models.PROTECT,
@@ -158,6 +169,13 @@ class PurchaseTransaction(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["stripe_payment_intent_id"], name="purchase_payment_intent_unique"
+            ),
+            # families: a request has at most one payment that is not cancelled (a failed
+            # one is cancelled at Stripe before another starts), so it is charged once.
+            models.UniqueConstraint(
+                fields=["purchase_request"],
+                condition=Q(purchase_request__isnull=False) & ~Q(status="CANCELLED"),
+                name="purchase_one_live_per_request",
             ),
             models.CheckConstraint(
                 condition=Q(amount_cents__gt=0), name="purchase_amount_positive"

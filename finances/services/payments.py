@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from finances.models import HoursLedgerEntry, PurchaseTransaction
 from finances.services.disputes import purchase_disputes_after_credit
+from finances.services.family_completion import purchase_request_close_paid
 from finances.services.late_payments import late_payment_reasons
 from finances.services.ledger import ledger_entry_append
 from finances.services.payment_outcomes import (
@@ -113,6 +114,8 @@ def confirm_payment_completion(
         )
         purchase_transition_log(purchase, previous, source_event_id)
         purchase_completion_signals_send(purchase=purchase)
+        # families: a guardian's payment closes the student's request (docs/families.md).
+        purchase_request_close_paid(purchase=purchase, source_event_id=source_event_id)
         purchase_completed_notify(purchase=purchase)  # the receipt, in this transaction
         if decision.needs_review:
             purchase_flag(purchase, decision.reason)

@@ -22,6 +22,7 @@ from core.errors import ApplicationError
 from finances import stripe_gateway
 from finances.errors import PaymentDeclined, PaymentProviderError, PaymentProviderObjectNotFound
 from finances.models import PricingPlan, PurchaseTransaction
+from finances.services.family_requests import student_purchase_approval_check
 from finances.stripe_payloads import MalformedStripeObject
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,10 @@ def purchase_initiate(
                 student_email=student_email,
                 language=language,
             )
+            # families: a purchase the student's guardians must approve is refused (403).
+            student_purchase_approval_check(
+                student=student, payer=purchased_by, amount_cents=plan.price_cents
+            )
             purchase = PurchaseTransaction.objects.create(
                 id=purchase_id,
                 student=student,
@@ -189,6 +194,23 @@ def purchase_initiate(
             raise
         return _purchase_initiation_replay(purchase=existing)
 
+    # families: the PaymentIntent part is shared with a guardian paying a request.
+    return purchase_payment_intent_start(
+        purchase=purchase, guest=buyer is None, payment_method_id=payment_method_id
+    )
+
+
+def purchase_payment_intent_start(
+    *,
+    purchase: PurchaseTransaction,
+    guest: bool = False,
+    metadata_extra: dict[str, str] | None = None,
+    customer_id: str | None = None,
+    payment_method_id: str | None = None,
+) -> PurchaseInitiation:
+    """Creates the PaymentIntent of a just-created PENDING purchase (no transaction open)
+    and stores its id; a failure leaves the purchase FAILED with its reason. With
+    `payment_method_id` (a card from Stripe.js) the PaymentIntent is confirmed here too."""
     try:
         payment_intent = stripe_gateway.payment_intent_create(
             amount_cents=purchase.amount_cents,
@@ -196,13 +218,15 @@ def purchase_initiate(
             metadata={
                 "application": settings.STRIPE_METADATA_APPLICATION,
                 "transaction_id": str(purchase.pk),
-                "plan_id": str(plan.pk),
-                "student_id": str(student.pk),
+                "plan_id": str(purchase.plan_id),
+                "student_id": str(purchase.student_id),
+                **(metadata_extra or {}),
             },
             idempotency_key=f"purchase-initiate:{purchase.pk}",
-            description=plan.name,
-            receipt_email=student.email if purchased_by is None else purchased_by.email,
+            description=purchase.plan_name,
+            receipt_email=(purchase.purchased_by or purchase.student).email,
             payment_method_id=payment_method_id,
+            customer_id=customer_id,
         )
     except PaymentProviderObjectNotFound as error:
         purchase_mark_failed(purchase=purchase, reason=f"{error.code}: {error.message}")
@@ -243,9 +267,9 @@ def purchase_initiate(
         extra={
             "transaction_id": str(purchase.pk),
             "payment_intent_id": payment_intent.id,
-            "plan_id": plan.pk,
+            "plan_id": purchase.plan_id,
             "amount_cents": purchase.amount_cents,
-            "guest": buyer is None,
+            "guest": guest,
             "confirmed_here": bool(payment_method_id),
             "payment_intent_status": payment_intent.status,
         },

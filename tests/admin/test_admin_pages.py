@@ -20,6 +20,8 @@ from finances.models import (
     StudentAccountBalance,
     WebhookEventLog,
 )
+from finances.services.family_links import family_invitation_create
+from finances.services.family_requests import purchase_request_create
 from finances.services.reconciliation import purchase_reconcile
 from notifications.services import notification_enqueue
 from tests.factories import (
@@ -62,6 +64,11 @@ def completed_purchase() -> PurchaseTransaction:
 def one_of_everything(completed_purchase):
     link = GuardianStudentLinkFactory()
     EmailAddress.objects.create(user=link.guardian, email=link.guardian.email, verified=True)
+    # families (docs/families.md): an invitation and a request with its events.
+    family_invitation_create(
+        inviter=link.guardian, email="invited@example.com", direction="GUARDIAN_INVITES_STUDENT"
+    )
+    purchase_request_create(student=link.student, plan_id=completed_purchase.plan_id)
     TeacherStudentAssignmentFactory()
     Group.objects.create(name="operators")
     Token.objects.create(user=StaffUserFactory())
@@ -100,6 +107,7 @@ def _registered_models() -> list:
 def test_every_admin_model_is_covered_here():
     assert {model._meta.label for model in _registered_models()} == {
         "account.EmailAddress",  # allauth: verified addresses
+        "accounts.FamilyInvitation",
         "accounts.GuardianStudentLink",
         "accounts.TeacherStudentAssignment",
         "accounts.User",
@@ -116,6 +124,7 @@ def test_every_admin_model_is_covered_here():
         "finances.HoursLedgerEntry",
         "finances.OperatorAction",
         "finances.PricingPlan",
+        "finances.PurchaseRequest",
         "finances.PurchaseTransaction",
         "finances.StripeCustomer",
         "finances.StudentAccountBalance",

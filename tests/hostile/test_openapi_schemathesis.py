@@ -31,9 +31,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from finances.services.consumption import lesson_consumption_record
+from finances.services.family_links import family_invitation_create, family_invitation_token
+from finances.services.family_requests import purchase_request_create
 from finances.services.purchases import client_secret_hash
 from finances.services.subscriptions import subscription_create
 from tests.factories import (
+    GuardianStudentLinkFactory,
     PricingPlanFactory,
     PurchaseTransactionFactory,
     StaffUserFactory,
@@ -76,6 +79,21 @@ OPERATIONS = [
     "POST /api/finances/webhooks/stripe/",
     "GET /health/",
     "GET /metrics/",
+    # families (docs/families.md)
+    "GET /api/finances/family/invitations/",
+    "POST /api/finances/family/invitations/",
+    "POST /api/finances/family/invitations/accept/",
+    "POST /api/finances/family/invitations/{invitation_id}/revoke/",
+    "GET /api/finances/family/links/",
+    "POST /api/finances/family/links/{link_id}/end/",
+    "PUT /api/finances/family/links/{link_id}/rules/",
+    "GET /api/finances/purchase-requests/",
+    "POST /api/finances/purchase-requests/",
+    "GET /api/finances/purchase-requests/{request_id}/",
+    "POST /api/finances/purchase-requests/{request_id}/cancel/",
+    "POST /api/finances/purchase-requests/{request_id}/decline/",
+    "POST /api/finances/purchase-requests/{request_id}/pay/",
+    "GET /api/finances/students/{student_id}/balance/",
 ]
 CALLERS = ("anonymous", "student", "staff", "stale_token")
 GUEST_SECRET = "pi_schemathesis_secret_guest"
@@ -138,6 +156,31 @@ def world(localstripe, in_process_requests, settings):
         "headers": headers,
         "assignment": assignment,
         "unassigned_teacher": unassigned_teacher,
+        "family": _family_world(purchase.student),
+    }
+
+
+def _family_world(student) -> dict:
+    """families: the student is also the guardian of another child (who asked them twice),
+    and has a guardian of their own (asked once), an invitation to accept and one sent."""
+    child_link = GuardianStudentLinkFactory(guardian=student)
+    own_link = GuardianStudentLinkFactory(student=student)
+
+    def ask(link):
+        return purchase_request_create(student=link.student, plan_id=PricingPlanFactory().pk)
+
+    to_accept = family_invitation_create(
+        inviter=own_link.guardian, email=student.email, direction="GUARDIAN_INVITES_STUDENT"
+    )
+    return {
+        "child_link": child_link,
+        "to_pay": ask(child_link),
+        "to_decline": ask(child_link),
+        "own_request": ask(own_link),
+        "token": family_invitation_token(invitation=to_accept),
+        "sent": family_invitation_create(
+            inviter=student, email="friend@example.com", direction="STUDENT_INVITES_GUARDIAN"
+        ),
     }
 
 
@@ -202,7 +245,42 @@ def known_inputs(label: str, world: dict) -> list[dict]:
         "POST /api/accounts/teacher-assignments/{assignment_id}/end/": [
             {"path_parameters": {"assignment_id": world["assignment"].pk}},
         ],
+        **_family_inputs(world),
     }.get(label, [])
+
+
+def _family_inputs(world: dict) -> dict:
+    family = world["family"]
+    link = {"link_id": family["child_link"].pk}
+    return {
+        "POST /api/finances/family/invitations/": [
+            {"body": {"email": "new@example.com", "direction": "GUARDIAN_INVITES_STUDENT"}}
+        ],
+        "POST /api/finances/family/invitations/accept/": [{"body": {"token": family["token"]}}],
+        "POST /api/finances/family/invitations/{invitation_id}/revoke/": [
+            {"path_parameters": {"invitation_id": family["sent"].pk}}
+        ],
+        "POST /api/finances/family/links/{link_id}/end/": [{"path_parameters": link}],
+        "PUT /api/finances/family/links/{link_id}/rules/": [
+            {"path_parameters": link, "body": {"approval_mode": "NEVER_ASK"}}
+        ],
+        "POST /api/finances/purchase-requests/": [{"body": {"plan_id": world["plan"].pk}}],
+        "GET /api/finances/purchase-requests/{request_id}/": [
+            {"path_parameters": {"request_id": str(family["own_request"].pk)}}
+        ],
+        "POST /api/finances/purchase-requests/{request_id}/cancel/": [
+            {"path_parameters": {"request_id": str(family["own_request"].pk)}}
+        ],
+        "POST /api/finances/purchase-requests/{request_id}/decline/": [
+            {"path_parameters": {"request_id": str(family["to_decline"].pk)}, "body": {}}
+        ],
+        "POST /api/finances/purchase-requests/{request_id}/pay/": [
+            {"path_parameters": {"request_id": str(family["to_pay"].pk)}, "body": {}}
+        ],
+        "GET /api/finances/students/{student_id}/balance/": [
+            {"path_parameters": {"student_id": world["purchase"].student_id}}
+        ],
+    }
 
 
 def test_every_documented_operation_is_exercised_here(openapi_schema):

@@ -8,8 +8,10 @@ from django.test import Client
 from django.urls import reverse
 
 from finances.models import Dispute, OperatorAction, PurchaseTransaction
+from finances.services.family_requests import purchase_request_create
 from finances.services.reconciliation import purchase_reconcile
 from tests.factories import (
+    GuardianStudentLinkFactory,
     GuestUserFactory,
     PurchaseTransactionFactory,
     StaffUserFactory,
@@ -67,6 +69,9 @@ def records():
         stripe_status="needs_response",
     )
     subscription_with_a_period()
+    # families (docs/families.md): a student's request to a guardian.
+    link = GuardianStudentLinkFactory(student=purchase.student)
+    purchase_request_create(student=link.student, plan_id=purchase.plan_id)
     return purchase
 
 
@@ -86,13 +91,14 @@ def test_every_finances_model_and_its_records_are_covered(records):
         "hoursledgerentry",
         "operatoraction",
         "pricingplan",
+        "purchaserequest",
         "purchasetransaction",
         "stripecustomer",
         "studentaccountbalance",
         "subscription",
         "webhookeventlog",
     }
-    assert len([page for page in pages if page.endswith("/change/")]) == 9
+    assert len([page for page in pages if page.endswith("/change/")]) == 10
 
 
 @pytest.mark.parametrize("kind", sorted(NOT_STAFF))
