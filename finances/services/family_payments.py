@@ -33,6 +33,7 @@ from finances.services.family_requests import (
 from finances.services.purchases import (
     PurchaseInitiation,
     client_secret_hash,
+    purchase_mark_failed,
     purchase_payment_intent_start,
 )
 from finances.services.subscription_customers import stripe_customer_ensure
@@ -222,13 +223,22 @@ def purchase_request_pay(
             if result.action == ExpiryAction.CREDITED:
                 raise ConflictError("This request is already paid.", code="purchase_request_paid")
             raise _in_progress()
+        try:
+            customer_id = _payer_customer_id(payer)
+        except Exception:
+            # Like a PaymentIntent that could not be created: the purchase is FAILED, so a
+            # retry supersedes it instead of waiting for it.
+            purchase_mark_failed(
+                purchase=step.purchase, reason="The payer's Stripe Customer could not be created."
+            )
+            raise
         initiation = purchase_payment_intent_start(
             purchase=step.purchase,
             metadata_extra={
                 "purchase_request_id": str(request_id),
                 "payer_id": str(payer.pk),
             },
-            customer_id=_payer_customer_id(payer),
+            customer_id=customer_id,
         )
         logger.info(
             "family.request_payment_started",
