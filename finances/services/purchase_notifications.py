@@ -62,6 +62,8 @@ def _enqueue(
 def purchase_completed_notify(*, purchase: PurchaseTransaction) -> Notification | None:
     """The receipt: plan, hours, expiry, amount, transaction id, and for a guest the link
     that claims the account."""
+    if not settings.BUYER_EMAILS_ENABLED:
+        return None  # before reading the payer: nothing to send, nothing to read
     context = {
         **_base_context(purchase),
         "paid_at": purchase.paid_at.isoformat() if purchase.paid_at else None,
