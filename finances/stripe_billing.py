@@ -1,6 +1,7 @@
-"""Stripe Billing calls (Customers, payment methods, Products/Plans, Subscriptions,
-Invoices): the gateway's second half, built on `finances.stripe_gateway`'s client and error
-translation, so `stripe` is still imported by that one module only.
+"""Stripe Billing calls (Customers, payment methods and the SetupIntents that make them,
+Products/Plans, Subscriptions, Invoices): the gateway's second half, built on
+`finances.stripe_gateway`'s client and error translation, so `stripe` is still imported by
+that one module only.
 
 Works against real Stripe (current API: Plans used as Prices, invoice payments) and
 localstripe (Plans only, `items[].plan`, `invoice.payment_intent`); where they differ,
@@ -8,6 +9,7 @@ localstripe (Plans only, `items[].plan`, `invoice.payment_intent`); where they d
 """
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +22,7 @@ from finances.stripe_billing_payloads import (
     subscription_parse,
 )
 from finances.stripe_gateway import _assert_no_transaction_open, _client, _translate_stripe_errors
+from finances.stripe_payloads import MalformedStripeObject
 
 logger = logging.getLogger(__name__)
 
@@ -285,3 +288,24 @@ __all__ = [
     "subscription_plan_change",
     "subscription_retrieve",
 ]
+
+
+@dataclass(frozen=True)
+class SetupIntentData:
+    id: str
+    client_secret: str
+
+
+@_translate_stripe_errors
+def setup_intent_create(*, idempotency_key: str) -> SetupIntentData:
+    """A SetupIntent for the browser's `confirmCardSetup`: it turns the card typed into
+    Stripe.js's Card Element into a PaymentMethod (no customer, used once, on session)."""
+    _assert_no_transaction_open()
+    result = _client().v1.setup_intents.create(
+        params={"payment_method_types": ["card"], "usage": "on_session"},
+        options={"idempotency_key": idempotency_key},
+    )
+    document = result.to_dict()
+    if not document.get("id") or not document.get("client_secret"):
+        raise MalformedStripeObject("A SetupIntent without id or client secret.")
+    return SetupIntentData(id=document["id"], client_secret=document["client_secret"])

@@ -203,27 +203,6 @@ def payment_intent_create(
     return _payment_intent(result)
 
 
-@dataclass(frozen=True)
-class SetupIntentData:
-    id: str
-    client_secret: str
-
-
-@_translate_stripe_errors
-def setup_intent_create(*, idempotency_key: str) -> SetupIntentData:
-    """A SetupIntent for the browser's `confirmCardSetup`: it turns the card typed into
-    Stripe.js's Card Element into a PaymentMethod (no customer, used once, on session)."""
-    _assert_no_transaction_open()
-    result = _client().v1.setup_intents.create(
-        params={"payment_method_types": ["card"], "usage": "on_session"},
-        options={"idempotency_key": idempotency_key},
-    )
-    document = result.to_dict()
-    if not document.get("id") or not document.get("client_secret"):
-        raise MalformedStripeObject("A SetupIntent without id or client secret.")
-    return SetupIntentData(id=document["id"], client_secret=document["client_secret"])
-
-
 @_translate_stripe_errors
 def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentIntentData:
     _assert_no_transaction_open()
