@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REQUIREMENTS := requirements/base.in requirements/local.in requirements/dev.in requirements/constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean chaos bench bench-scale
+.PHONY: install run test lint format clean chaos bench bench-scale chromium
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,17 @@ install: $(STAMP)
 run: $(STAMP)
 	scripts/run.sh
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browsers
+# here). Without it they are skipped with the reason (CI's REQUIRE_SERVICES=1 fails them).
+chromium:
+	@test -x /usr/bin/chromium || { echo "Installing chromium (Debian package, browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; } || \
+		echo "chromium could not be installed: the browser tests will be skipped"; }
 
 # The long chaos run (PostgreSQL and Redis on 127.0.0.1); CHAOS_ARGS="--purchases 500" etc.
 chaos: $(STAMP)
