@@ -120,3 +120,5 @@ def test_the_sign_in_page_speaks_portuguese_and_signs_in_with_the_keyboard_alone
     expect(page).to_have_url(f"{storefront_server.base_url}/account/")
     expect(page.get_by_role("heading", level=1)).to_have_text("A minha conta")
     expect(page.get_by_text(f"({email})")).to_be_visible()
+    expect(page.locator("#subscriptions")).to_contain_text("Não tem subscrições.")
+    screenshot(page, "account-pt")

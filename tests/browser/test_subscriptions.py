@@ -187,3 +187,23 @@ def test_a_guest_is_asked_to_sign_in_for_a_monthly_plan_and_comes_back_to_subscr
     expect(page).to_have_url(re.compile(re.escape(MONTHLY) + "$"))
     expect(page.get_by_text("Buying for Gil Convidado")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Subscribe"))).to_be_enabled()
+
+
+def test_when_the_subscriptions_api_fails_the_account_page_says_so_instead_of_an_empty_list(
+    page, storefront_server
+):
+    # The one answer a real server cannot be made to give on demand: a 500 for the list.
+    page.route(
+        re.compile(r"/api/finances/subscriptions/$"),
+        lambda route: route.fulfill(
+            status=500, json={"error": {"code": "server_error", "message": "Server error."}}
+        ),
+    )
+    storefront_server.sign_in(page, email=_student_email(), name="Paulo Problema")
+    page.goto("/account/")
+
+    section = page.locator("#subscriptions")
+    expect(section.get_by_role("alert")).to_have_text(
+        "Your subscriptions cannot be shown right now. Reload the page."
+    )
+    expect(section.get_by_role("listitem")).to_have_count(0)

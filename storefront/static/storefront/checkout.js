@@ -185,7 +185,7 @@
     // Secure (the subscription is then INCOMPLETE until the invoice's webhook grants it).
     if (subscription.client_secret && subscription.status === "INCOMPLETE") {
       await authenticateIfAsked("requires_action", subscription.client_secret);
-      await waitUntilActive(subscription.subscription_id);
+      await waitUntilGranted(subscription.subscription_id);
     }
     window.location.assign(config.urls.account + "#subscriptions");
   }
@@ -194,16 +194,19 @@
     return new Promise(function (resolve) { window.setTimeout(resolve, milliseconds); });
   }
 
-  // After 3-D Secure the payment is confirmed by Stripe's webhook: wait for it (bounded)
-  // so that /account/ shows the hours. If it is slow, /account/ says it is waiting.
-  async function waitUntilActive(subscriptionId) {
+  // After 3-D Secure the first invoice is granted when Stripe's webhook reports it paid:
+  // wait for that period (bounded) so that /account/ shows the hours. The status alone
+  // says too little: a re-read from Stripe may make it ACTIVE before the invoice's event
+  // has granted anything. If it is slow, /account/ shows what there is.
+  async function waitUntilGranted(subscriptionId) {
     statusLine.textContent = messages.confirming;
     var url = config.urls.subscriptions + encodeURIComponent(subscriptionId) + "/";
     var deadline = Date.now() + config.pollSeconds * 1000;
     while (Date.now() < deadline) {
       try {
         var current = await window.storefrontApi.get(url);
-        if (current.status !== "INCOMPLETE") { return; }
+        var open = current.status === "INCOMPLETE" || current.status === "ACTIVE";
+        if ((current.periods || []).length || !open) { return; }
       } catch (ignored) { /* a moment's failure: ask again */ }
       await pause(config.pollMilliseconds);
     }
