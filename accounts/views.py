@@ -51,6 +51,8 @@ def account_claim(request: HttpRequest) -> HttpResponse:
         {"form": form, "link_invalid": link_invalid, "page_title": _("Claim your account")},
         status=400 if link_invalid else 200,
     )
-    # The token never leaves this page, not even as a Referer.
-    response["Referrer-Policy"] = "no-referrer"
+    # No other site ever gets a Referer from this page (and a Referer never carries the
+    # fragment, where the token is). Not `no-referrer`: under it a browser sends
+    # `Origin: null` with the page's own form, which Django's CSRF check refuses (403).
+    response["Referrer-Policy"] = "same-origin"
     return response

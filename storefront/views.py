@@ -41,9 +41,10 @@ def _checkout_messages() -> dict[str, str]:
         "network": _("We could not reach the server. Check your connection and try again."),
         "generic": _("Something went wrong and no money was taken. Try again."),
         "stripe_missing": _("The card form could not load. Reload the page to try again."),
-        "subscriptions_unavailable": _(
-            "Monthly plans cannot be bought online yet. Choose an hour package, or contact us."
+        "subscription_exists": _(
+            "You already have a monthly plan. Change or cancel it on your account page."
         ),
+        "confirming": _("Waiting for the payment's confirmation…"),
         "retry": _("Try again"),
         "card_fields": {
             "number": _("Card number"),
@@ -76,6 +77,8 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         "subscription": is_subscription,
         "signedIn": request.user.is_authenticated,
         "stripe": stripe_js_settings(),
+        "pollMilliseconds": settings.STOREFRONT_STATUS_POLL_MILLISECONDS,
+        "pollSeconds": settings.STOREFRONT_STATUS_POLL_SECONDS,
         "urls": {
             "setupIntent": reverse("finances:checkout-setup-intent"),
             "initiate": reverse("finances:purchase-initiate"),
@@ -146,16 +149,21 @@ def account(request: HttpRequest) -> HttpResponse:
             "resume": _("Resume"),
             "confirm_cancel": _("Cancel this subscription at the end of the current period?"),
             "error": _("That did not work. Reload the page and try again."),
+            "load_error": _("Your subscriptions cannot be shown right now. Reload the page."),
+            "not_open": _("This subscription has ended; it cannot be changed."),
+            "hours_per_period": {
+                "MONTH": _("%(hours)s of lessons each month"),
+                "YEAR": _("%(hours)s of lessons each year"),
+            },
+            "next_plan": _("From the next renewal: %(name)s"),
             "period": _("Current period: %(start)s – %(end)s"),  # noqa: RUF001
             "status": {
                 "active": _("Active"),
-                "trialing": _("Trial"),
                 "past_due": _("Payment overdue"),
                 "canceled": _("Cancelled"),
                 "incomplete": _("Waiting for the first payment"),
                 "incomplete_expired": _("Expired before the first payment"),
                 "unpaid": _("Unpaid"),
-                "paused": _("Paused"),
             },
             "cancels_at_period_end": _("Ends at the end of this period"),
         },

@@ -97,6 +97,19 @@ class StorefrontServer:
         )
         return self.manage("shell", "-c", script).strip().splitlines()[-1]
 
+    def account_create(self, *, email: str, name: str, password: str) -> None:
+        """An account that signs in on allauth's pages: a password and a verified address
+        (what signing up and confirming the email would leave)."""
+        script = (
+            "from allauth.account.models import EmailAddress\n"
+            "from django.contrib.auth import get_user_model\n"
+            f"user = get_user_model().objects.create_user(email={email!r}, name={name!r},"
+            f" password={password!r})\n"
+            "EmailAddress.objects.create(user=user, email=user.email, verified=True,"
+            " primary=True)\n"
+        )
+        self.manage("shell", "-c", script)
+
     def sign_in(self, page, *, email: str, name: str) -> None:
         """Signs the page's browser context in as this user (a session cookie)."""
         key = self.session_for(email=email, name=name)
@@ -113,7 +126,9 @@ class StorefrontServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def _server_environment(*, database: Path, email_dir: Path, localstripe_api_base: str) -> dict:
+def _server_environment(
+    *, database: Path, email_dir: Path, localstripe_api_base: str, base_url: str
+) -> dict:
     localstripe_port = localstripe_api_base.rsplit(":", 1)[1]
     return {
         **{
@@ -128,6 +143,8 @@ def _server_environment(*, database: Path, email_dir: Path, localstripe_api_base
         "LOCALSTRIPE_PORT": localstripe_port,
         "STRIPE_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
         "EMAIL_FILE_PATH": str(email_dir),
+        # The emails' links (a guest's claim link) point at this server.
+        "PUBLIC_BASE_URL": base_url,
         "RATE_LIMITING_ENABLED": "false",
         "Q_POLL_SECONDS": "0.2",
         "STOREFRONT_STATUS_POLL_MILLISECONDS": "300",
@@ -153,8 +170,10 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
     database = root / "db.sqlite3"
     email_dir = root / "emails"
     log_path = root / "server.log"
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
     environment = _server_environment(
-        database=database, email_dir=email_dir, localstripe_api_base=api_base
+        database=database, email_dir=email_dir, localstripe_api_base=api_base, base_url=base_url
     )
     python = sys.executable
     with log_path.open("ab") as log:
@@ -172,8 +191,6 @@ def storefront_server(_localstripe_process, tmp_path_factory, request):
                 check=True,
                 timeout=300,
             )
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
     server = StorefrontServer(
         base_url=base_url,
         database=database,

@@ -197,25 +197,11 @@ def test_a_signed_in_buyer_pays_and_sees_the_hours_on_the_account_page(
     page.get_by_role("link", name="See my hours").click()
     expect(page.get_by_test_id("hours-now")).to_have_text("20 h")
     expect(page.locator("table").first).to_contain_text("20 hours")
-    # Without the subscriptions API on this server, its section stays hidden.
-    expect(page.locator("#subscriptions")).to_be_hidden()
+    subscriptions = page.locator("#subscriptions")
+    expect(subscriptions).to_be_visible()
+    expect(subscriptions.get_by_role("listitem")).to_have_text(["You have no subscriptions."])
+    expect(page.locator("#subscriptions-error")).to_be_hidden()
     screenshot(page, "account-en")
-
-
-def test_without_the_subscriptions_api_a_monthly_plan_says_so_instead_of_failing(
-    page, storefront_server, screenshot
-):
-    status = page.request.get(f"{storefront_server.base_url}/api/finances/subscriptions/").status
-    if status != 404:
-        pytest.skip("this server has the subscriptions API: the monthly-plan flow is tested")
-    storefront_server.sign_in(
-        page, email=f"monthly-{uuid.uuid4().hex[:8]}@example.com", name="Marta Mensal"
-    )
-    page.goto("/checkout/subscription-15h-monthly/")
-
-    expect(page.get_by_role("alert")).to_contain_text("Monthly plans cannot be bought online yet")
-    expect(page.get_by_role("button", name=re.compile("Subscribe"))).to_be_disabled()
-    screenshot(page, "checkout-monthly-unavailable")
 
 
 @pytest.mark.parametrize("failed_prompt", ["card setup", "payment"])

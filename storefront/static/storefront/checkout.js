@@ -77,8 +77,8 @@
         return messages.unavailable;
       case "network":
         return messages.network;
-      case "subscriptions_unavailable":
-        return messages.subscriptions_unavailable;
+      case "subscription_exists":
+        return messages.subscription_exists;
       default:
         return messages.generic;
     }
@@ -178,21 +178,38 @@
     var paymentMethod = await paymentMethodFromCard(info);
     var body = { plan_id: config.planId, payment_method_id: paymentMethod };
     if (info) { body.student_info = info; }
-    var subscription;
-    try {
-      subscription = await window.storefrontApi.post(config.urls.subscriptions, body, {
-        "Idempotency-Key": attemptKey,
-      });
-    } catch (error) {
-      if (error.status === 404 || error.status === 405) { throw fail("subscriptions_unavailable"); }
-      throw error;
-    }
-    // The first invoice's PaymentIntent secret comes only when the bank asks for 3-D Secure.
-    var settled = ["active", "trialing"].indexOf(subscription.status) !== -1;
-    if (subscription.client_secret && !settled) {
+    var subscription = await window.storefrontApi.post(config.urls.subscriptions, body, {
+      "Idempotency-Key": attemptKey,
+    });
+    // The first invoice's PaymentIntent secret comes only when the bank asks for 3-D
+    // Secure (the subscription is then INCOMPLETE until the invoice's webhook grants it).
+    if (subscription.client_secret && subscription.status === "INCOMPLETE") {
       await authenticateIfAsked("requires_action", subscription.client_secret);
+      await waitUntilGranted(subscription.subscription_id);
     }
     window.location.assign(config.urls.account + "#subscriptions");
+  }
+
+  function pause(milliseconds) {
+    return new Promise(function (resolve) { window.setTimeout(resolve, milliseconds); });
+  }
+
+  // After 3-D Secure the first invoice is granted when Stripe's webhook reports it paid:
+  // wait for that period (bounded) so that /account/ shows the hours. The status alone
+  // says too little: a re-read from Stripe may make it ACTIVE before the invoice's event
+  // has granted anything. If it is slow, /account/ shows what there is.
+  async function waitUntilGranted(subscriptionId) {
+    statusLine.textContent = messages.confirming;
+    var url = config.urls.subscriptions + encodeURIComponent(subscriptionId) + "/";
+    var deadline = Date.now() + config.pollSeconds * 1000;
+    while (Date.now() < deadline) {
+      try {
+        var current = await window.storefrontApi.get(url);
+        var open = current.status === "INCOMPLETE" || current.status === "ACTIVE";
+        if ((current.periods || []).length || !open) { return; }
+      } catch (ignored) { /* a moment's failure: ask again */ }
+      await pause(config.pollMilliseconds);
+    }
   }
 
   async function onSubmit(event) {
@@ -232,16 +249,7 @@
     });
   }
 
-  async function subscriptionsAvailable() {
-    try {
-      await window.storefrontApi.get(config.urls.subscriptions);
-      return true;
-    } catch (error) {
-      return !(error.status === 404 || error.status === 405);
-    }
-  }
-
-  async function start() {
+  function start() {
     if (typeof window.Stripe !== "function") {
       showError(messages.stripe_missing);
       button.disabled = true;
@@ -252,10 +260,6 @@
     card.mount("#card-element");
     labelStandInFields();
     form.addEventListener("submit", onSubmit);
-    if (config.subscription && !(await subscriptionsAvailable())) {
-      showError(messages.subscriptions_unavailable);
-      button.disabled = true;
-    }
   }
 
   start();
