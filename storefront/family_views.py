@@ -18,7 +18,9 @@ from storefront.context_processors import stripe_js_settings
 def family_messages() -> dict[str, str]:
     """The family pages' words, for their scripts (the same everywhere)."""
     return {
-        "invitation_invalid": _("This invitation link is not valid. Open the link from the email again."),
+        "invitation_invalid": _(
+            "This invitation link is not valid. Open the link from the email again."
+        ),
         "invitation_expired": _("This invitation has expired. Ask for a new one."),
         "invitation_used": _("This invitation has already been used."),
         "invitation_email_mismatch": _(

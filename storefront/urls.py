@@ -14,7 +14,5 @@ urlpatterns = [
         family_views.invitation_accept,
         name="family-invitation-accept",
     ),
-    path(
-        "family/requests/<uuid:request_id>/", family_views.request_detail, name="family-request"
-    ),
+    path("family/requests/<uuid:request_id>/", family_views.request_detail, name="family-request"),
 ]

@@ -100,7 +100,10 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             "checkout_config": config,
             # families: a student whose guardians approve purchases asks instead of paying.
             "ask_links": student_must_ask_for(user=request.user, plan=plan),
-            "family_config": {"messages": family_messages(), "accountUrl": reverse("storefront:account")},
+            "family_config": {
+                "messages": family_messages(),
+                "accountUrl": reverse("storefront:account"),
+            },
         },
     )
 

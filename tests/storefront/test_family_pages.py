@@ -61,7 +61,8 @@ class TestTheRequestPage:
         assert "Student asks for hours" in page
         assert 'id="request-hours">10 h<' in page
         assert 'id="request-price">€140.00<' in page
-        assert 'id="approve-form"' in page and 'id="decline-form"' in page
+        assert 'id="approve-form"' in page
+        assert 'id="decline-form"' in page
         assert "Approve and pay €140.00" in page
         config = _json_script(response, "family-config")
         assert config["urls"]["pay"] == f"/api/finances/purchase-requests/{request.pk}/pay/"
@@ -74,7 +75,8 @@ class TestTheRequestPage:
 
         assert response.status_code == 200
         page = response.content.decode()
-        assert 'id="approve-form"' not in page and 'id="decline-form"' not in page
+        assert 'id="approve-form"' not in page
+        assert 'id="decline-form"' not in page
         assert 'id="card-element"' not in page
         assert 'id="cancel-form"' in page
 
@@ -109,9 +111,7 @@ class TestTheRequestPage:
     def test_the_page_speaks_european_portuguese(self, asked):
         family, request = asked
 
-        response = _signed_in(family.guardian).get(
-            f"/family/requests/{request.pk}/", **PORTUGUESE
-        )
+        response = _signed_in(family.guardian).get(f"/family/requests/{request.pk}/", **PORTUGUESE)
 
         page = response.content.decode()
         assert '<html lang="pt-pt">' in page
@@ -169,9 +169,7 @@ class TestTheAccountFamilySection:
 
 
 class TestTheCheckoutForAStudentWhoMustAsk:
-    def test_a_student_whose_guardian_always_asks_sees_ask_my_guardian_instead_of_pay(
-        self, plan
-    ):
+    def test_a_student_whose_guardian_always_asks_sees_ask_my_guardian_instead_of_pay(self, plan):
         family = family_create()
 
         page = _signed_in(family.student).get("/checkout/package-10h/").content.decode()
@@ -203,7 +201,8 @@ class TestTheInvitationPage:
 
         page = response.content.decode()
         assert response.status_code == 200
-        assert 'id="accept-name"' in page and 'id="accept-password"' in page
+        assert 'id="accept-name"' in page
+        assert 'id="accept-password"' in page
         assert _json_script(response, "family-config")["acceptUrl"] == (
             "/api/finances/family/invitations/accept/"
         )
