@@ -151,6 +151,12 @@
         buttons.forEach(function (b) { b.disabled = true; });
         try {
           await send(form.dataset.method || "POST", form.dataset.url, formBody(form));
+          if (form.dataset.success === "stay") {
+            form.reset();
+            buttons.forEach(function (b) { b.disabled = false; });
+            say(messages.sent);
+            return;
+          }
           say(messages.saved);
           if (form.dataset.success === "account" && config.accountUrl) {
             window.location.assign(config.accountUrl + "#family");
