@@ -207,3 +207,75 @@ def test_an_invitation_is_accepted_from_its_emailed_link_by_someone_without_an_a
     page.goto(link)
     page.get_by_role("button", name="Accept the invitation").click()
     expect(page.locator("#family-error")).to_have_text("This invitation has already been used.")
+
+
+def test_a_price_changed_since_the_request_is_paid_only_after_the_guardian_confirms_it(
+    page, storefront_server, outbox
+):
+    guardian_email, student_email = _email("guardian"), _email("student")
+    _family(storefront_server, guardian_email=guardian_email, student_email=student_email)
+    _child_asks_for_the_10_hour_package(page, storefront_server, student_email=student_email)
+    request_id, _ = _request_of(storefront_server, student_email)
+    storefront_server.manage(
+        "shell",
+        "-c",
+        "from finances.models import PricingPlan\n"
+        "PricingPlan.objects.filter(slug='package-10h').update(price_cents=15000)\n",
+    )
+    try:
+        page.context.clear_cookies()
+        storefront_server.sign_in(page, email=guardian_email, name="Gabriela Guardian")
+        page.goto(f"/family/requests/{request_id}/")
+        _fill_card(page, GOOD_CARD)
+        page.get_by_role("button", name="Approve and pay €140.00").click()
+
+        expect(page.locator("#reprice-text")).to_contain_text("It now costs 150.00 EUR")
+        expect(page.locator("#reprice-confirm")).to_be_focused()
+        page.get_by_role("button", name="Approve and pay €140.00").click()  # not confirmed yet
+        expect(page).to_have_url(re.compile(r"/family/requests/"))
+        page.get_by_label("I accept the new price").check()
+        page.get_by_role("button", name="Approve and pay €140.00").click()
+
+        page.wait_for_url(
+            re.compile(r"/checkout/[0-9a-f-]{36}/complete/$"), timeout=SETTLE_TIMEOUT_MS
+        )
+        expect(page.locator("#complete")).to_have_attribute(
+            "data-state", "completed", timeout=SETTLE_TIMEOUT_MS
+        )
+        expect(page.locator("#complete-amount")).to_have_text("€150.00")
+        assert _credits_of(storefront_server, student_email) == [(600,)]
+    finally:
+        storefront_server.manage(
+            "shell",
+            "-c",
+            "from finances.models import PricingPlan\n"
+            "PricingPlan.objects.filter(slug='package-10h').update(price_cents=14000)\n",
+        )
+
+
+def test_the_guardian_edits_the_rules_and_then_the_child_pays_alone(page, storefront_server):
+    guardian_email, student_email = _email("guardian"), _email("student")
+    _family(storefront_server, guardian_email=guardian_email, student_email=student_email)
+    storefront_server.sign_in(page, email=guardian_email, name="Gabriela Guardian")
+    page.goto("/account/")
+
+    rules = page.locator("form.link-rules")
+    rules.get_by_label("Ask above an amount").check()
+    rules.get_by_label("Amount (€) they may spend without asking").fill("150")
+    rules.get_by_label("Monthly cap (€), empty for none").fill("300")
+    rules.get_by_role("button", name="Save the rules").click()
+
+    expect(page.locator("form.link-rules input[value=ASK_ABOVE_AMOUNT]")).to_be_checked()
+    stored = storefront_server.query(
+        "SELECT l.approval_mode, l.approval_threshold_cents, l.monthly_cap_cents "
+        "FROM accounts_guardianstudentlink l JOIN accounts_user u ON u.id = l.student_id "
+        "WHERE u.email = ?",
+        (student_email,),
+    )
+    assert stored == [("ASK_ABOVE_AMOUNT", 15000, 30000)]
+
+    page.context.clear_cookies()
+    storefront_server.sign_in(page, email=student_email, name="Simão Student")
+    page.goto("/checkout/package-10h/")
+    expect(page.locator("#pay-button")).to_be_visible()
+    expect(page.locator("#ask-button")).to_have_count(0)
