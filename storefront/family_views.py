@@ -107,6 +107,7 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         "stripe": stripe_js_settings(),
         "urls": {
             "setupIntent": reverse("finances:checkout-setup-intent"),
+            "request": reverse("finances:purchase-request", kwargs={"request_id": found.pk}),
             "pay": reverse("finances:purchase-request-pay", kwargs={"request_id": found.pk}),
             "decline": reverse(
                 "finances:purchase-request-decline", kwargs={"request_id": found.pk}

@@ -229,7 +229,7 @@ def test_a_price_changed_since_the_request_is_paid_only_after_the_guardian_confi
         _fill_card(page, GOOD_CARD)
         page.get_by_role("button", name="Approve and pay €140.00").click()
 
-        expect(page.locator("#reprice-text")).to_contain_text("It now costs 150.00 EUR")
+        expect(page.locator("#reprice-text")).to_contain_text("It now costs €150.00")
         expect(page.locator("#reprice-confirm")).to_be_focused()
         page.get_by_role("button", name="Approve and pay €140.00").click()  # not confirmed yet
         expect(page).to_have_url(re.compile(r"/family/requests/"))

@@ -337,6 +337,25 @@
       }
     }
 
+    async function currentPrice(error) {
+      // The plan as sold now, written in the page's language ("€150.00", "150,00 €").
+      try {
+        var found = await window.storefrontApi.get(config.urls.request);
+        var plan = found.current_plan;
+        var amount = parseFloat(plan.price);
+        try {
+          return new Intl.NumberFormat(document.documentElement.lang || "en", {
+            style: "currency", currency: plan.currency,
+          }).format(amount);
+        } catch (ignored) {
+          return plan.price + " " + plan.currency;
+        }
+      } catch (readError) {
+        var match = /now costs ([0-9.]+ [A-Z]{3})/.exec(error.message || "");
+        return match ? match[1] : "";
+      }
+    }
+
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
       if (busy) { return; }
@@ -375,9 +394,8 @@
           paymentMethod = null;  // a new card next time
         }
         if (error.code === "purchase_request_repriced") {
-          var price = /now costs ([0-9.]+ [A-Z]{3})/.exec(error.message || "");
           document.getElementById("reprice-text").textContent =
-            messages.repriced.replace("%(price)s", price ? price[1] : "");
+            messages.repriced.replace("%(price)s", await currentPrice(error));
           repriceBox.hidden = false;
           repriceConfirm.focus();
           return;
