@@ -279,3 +279,29 @@ def test_the_guardian_edits_the_rules_and_then_the_child_pays_alone(page, storef
     page.goto("/checkout/package-10h/")
     expect(page.locator("#pay-button")).to_be_visible()
     expect(page.locator("#ask-button")).to_have_count(0)
+
+
+def test_an_invitation_opened_while_signed_in_as_another_account_is_refused_in_plain_words(
+    page, storefront_server, outbox
+):
+    guardian_email, invited_email = _email("guardian"), _email("invited")
+    storefront_server.sign_in(page, email=guardian_email, name="Gabriela Guardian")
+    page.goto("/account/")
+    page.get_by_label("Their email").fill(invited_email)
+    page.get_by_role("button", name="Send the invitation").click()
+    expect(page.locator("#family-status")).to_have_text("Sent.")
+    link = _link_in(
+        outbox.wait_for(lambda m: invited_email in m["To"]),
+        r"/family/invitations/accept/#token=\S+",
+    )
+
+    page.goto(link)  # still signed in as the guardian who sent it
+    page.get_by_role("button", name="Accept the invitation").click()
+
+    expect(page.locator("#family-error")).to_contain_text(
+        "This invitation was sent to another email address."
+    )
+    expect(page.locator("#family-error")).to_be_focused()
+    assert storefront_server.query(
+        "SELECT status FROM accounts_familyinvitation WHERE email = ?", (invited_email,)
+    ) == [("PENDING",)]
