@@ -1,6 +1,6 @@
 from django.urls import path
 
-from storefront import views
+from storefront import family_views, views
 
 app_name = "storefront"
 
@@ -9,4 +9,10 @@ urlpatterns = [
     path("checkout/<uuid:transaction_id>/complete/", views.complete, name="complete"),
     path("checkout/<slug:slug>/", views.checkout, name="checkout"),
     path("account/", views.account, name="account"),
+    path(
+        "family/invitations/accept/",
+        family_views.invitation_accept,
+        name="family-invitation-accept",
+    ),
+    path("family/requests/<uuid:request_id>/", family_views.request_detail, name="family-request"),
 ]

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_GET
 
 from finances.models import PricingPlan
 from storefront.context_processors import stripe_js_settings
+from storefront.family_selectors import account_family_get, student_must_ask_for
+from storefront.family_views import family_messages
 from storefront.selectors import (
     account_overview_get,
     guardian_students_list,
@@ -46,6 +48,9 @@ def _checkout_messages() -> dict[str, str]:
         ),
         "confirming": _("Waiting for the payment's confirmation…"),
         "retry": _("Try again"),
+        "guardian_approval_required": _(
+            "Your guardian approves your purchases: reload the page to ask them instead."
+        ),
         "card_fields": {
             "number": _("Card number"),
             "exp_month": _("Expiry month (MM)"),
@@ -96,6 +101,12 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             "is_subscription": is_subscription,
             "students": students,
             "checkout_config": config,
+            # families: a student whose guardians approve purchases asks instead of paying.
+            "ask_links": student_must_ask_for(user=request.user, plan=plan),
+            "family_config": {
+                "messages": family_messages(),
+                "accountUrl": reverse("storefront:account"),
+            },
         },
     )
 
@@ -175,5 +186,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "overview": overview,
             "expiring_within_days": settings.STOREFRONT_EXPIRING_SOON_DAYS,
             "account_config": config,
+            "family": account_family_get(user=request.user),
+            "family_config": {"messages": family_messages()},
         },
     )

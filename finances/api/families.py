@@ -29,6 +29,7 @@ from finances.api.family_serializers import (
     PurchaseRequestSerializer,
     amount_to_cents,
 )
+from finances.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from_request
 from finances.api.serializers import (
     BalanceQuerySerializer,
     BalanceSerializer,
@@ -308,6 +309,7 @@ class PurchaseRequestPayView(APIView):
         operation_id="purchase_requests_pay",
         summary="Approve and pay a purchase request",
         request=PurchaseRequestPayInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: PurchaseInitiateOutputSerializer,
             **errors(
@@ -332,10 +334,14 @@ class PurchaseRequestPayView(APIView):
         rate_limit_consume(scope="purchase_initiate_user", identifier=str(request.user.pk))
         serializer = PurchaseRequestPayInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # Accepted (and checked) like the checkout's; a request has one live payment under
+        # its lock, so a repeated attempt already answers the same PaymentIntent.
+        idempotency_key_from_request(request)
         initiation = purchase_request_pay(
             request_id=request_id,
             payer=request.user,
             confirm_new_price=serializer.validated_data["confirm_new_price"],
+            payment_method_id=serializer.validated_data.get("payment_method_id"),
         )
         return Response(
             PurchaseInitiateOutputSerializer(initiation).data, status=status.HTTP_201_CREATED

@@ -198,3 +198,11 @@ class PurchaseRequestPayInputSerializer(serializers.Serializer):
     confirm_new_price = serializers.BooleanField(
         default=False, help_text="Pay the plan's current terms when they changed since."
     )
+    payment_method_id = serializers.RegexField(
+        r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$",
+        required=False,
+        help_text="A PaymentMethod from Stripe.js (`confirmCardSetup`): the server then "
+        "confirms the PaymentIntent itself, as on purchase/initiate; "
+        "`payment_intent_status` says whether the browser must still run "
+        "`confirmCardPayment` (3-D Secure: `requires_action`).",
+    )

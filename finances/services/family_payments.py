@@ -197,14 +197,24 @@ def _reuse(purchase: PurchaseTransaction) -> PurchaseInitiation:
         client_secret_hash(secret), purchase.client_secret_hash
     ):
         raise _in_progress()
-    return PurchaseInitiation(purchase=purchase, client_secret=secret)
+    # The browser confirms it with the card when it is still `requires_payment_method`
+    # (started without one), or authenticates it on `requires_action`.
+    status = intent.status or ""
+    return PurchaseInitiation(
+        purchase=purchase, client_secret=secret, payment_intent_status=status, replayed=True
+    )
 
 
 def purchase_request_pay(
-    *, request_id, payer: User, confirm_new_price: bool = False
+    *,
+    request_id,
+    payer: User,
+    confirm_new_price: bool = False,
+    payment_method_id: str | None = None,
 ) -> PurchaseInitiation:
     """The guardian approves by paying: the same answer as purchase/initiate (the purchase
-    and the PaymentIntent client secret). Calling it again returns the same payment."""
+    and the PaymentIntent client secret). Calling it again returns the same payment. With
+    `payment_method_id` (a card from Stripe.js) the PaymentIntent is confirmed here too."""
     for _ in range(3):
         step = _prepare(request_id=request_id, payer=payer, confirm_new_price=confirm_new_price)
         if step.action == "expired":
@@ -239,6 +249,7 @@ def purchase_request_pay(
                 "payer_id": str(payer.pk),
             },
             customer_id=customer_id,
+            payment_method_id=payment_method_id,
         )
         logger.info(
             "family.request_payment_started",

@@ -79,6 +79,8 @@
         return messages.network;
       case "subscription_exists":
         return messages.subscription_exists;
+      case "guardian_approval_required":  // families: the rules changed since the page loaded
+        return messages.guardian_approval_required;
       default:
         return messages.generic;
     }
