@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from finances.models import HoursLedgerEntry, StudentAccountBalance
+from finances.models import HoursLedgerEntry, PurchaseTransaction, StudentAccountBalance
 
 EntryType = HoursLedgerEntry.EntryType
 
@@ -139,6 +139,24 @@ def ledger_entry_append(
 
 REFUND_TYPES = (EntryType.REFUND_REVERSAL, EntryType.REFUND_FAILURE)
 HOLD_TYPES = (EntryType.DISPUTE_HOLD, EntryType.DISPUTE_RELEASE)
+
+
+def purchase_credit_append(
+    *, purchase: PurchaseTransaction, source_event_id: str, note: str
+) -> HoursLedgerEntry:
+    """The one CREDIT of a paid purchase (a package, or one paid subscription period): its
+    minutes and amount, expiring with the purchase, idempotent per purchase."""
+    return ledger_entry_append(
+        student_id=purchase.student_id,
+        purchase_transaction_id=purchase.pk,
+        entry_type=HoursLedgerEntry.EntryType.CREDIT,
+        minutes=purchase.minutes,
+        amount_cents=purchase.amount_cents,
+        expires_at=purchase.expires_at,
+        idempotency_key=f"credit:{purchase.pk}",
+        stripe_event_id=source_event_id,
+        note=note,
+    )
 
 
 def lot_totals(*, purchase_transaction_id) -> dict[str, int]:

@@ -12,11 +12,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from finances.models import HoursLedgerEntry, PurchaseTransaction
+from finances.models import PurchaseTransaction
 from finances.services.disputes import purchase_disputes_after_credit
 from finances.services.family_completion import purchase_request_close_paid
 from finances.services.late_payments import late_payment_reasons
-from finances.services.ledger import ledger_entry_append
+from finances.services.ledger import purchase_credit_append
 from finances.services.payment_outcomes import (
     OutcomeKind,
     PaymentOutcome,
@@ -101,16 +101,8 @@ def confirm_payment_completion(
             customer_id=payment_intent.customer_id or "",
             charge_id=payment_intent.latest_charge_id or "",
         )
-        ledger_entry_append(
-            student_id=purchase.student_id,
-            purchase_transaction_id=purchase.pk,
-            entry_type=HoursLedgerEntry.EntryType.CREDIT,
-            minutes=purchase.minutes,
-            amount_cents=purchase.amount_cents,
-            expires_at=purchase.expires_at,
-            idempotency_key=f"credit:{purchase.pk}",
-            stripe_event_id=source_event_id,
-            note=f"{purchase.plan_name} paid",
+        purchase_credit_append(
+            purchase=purchase, source_event_id=source_event_id, note=f"{purchase.plan_name} paid"
         )
         purchase_transition_log(purchase, previous, source_event_id)
         purchase_completion_signals_send(purchase=purchase)

@@ -20,14 +20,13 @@ from django_q.tasks import async_task
 from finances import stripe_billing
 from finances.locks import subscription_lock
 from finances.models import (
-    HoursLedgerEntry,
     PricingPlan,
     PurchaseTransaction,
     Subscription,
     SubscriptionPeriod,
 )
 from finances.models.plans import BILLING_PERIOD_MONTHS
-from finances.services.ledger import ledger_entry_append
+from finances.services.ledger import purchase_credit_append
 from finances.services.payment_outcomes import OutcomeKind, PaymentOutcome
 from finances.services.subscription_customers import pricing_plan_for_stripe_plan
 from finances.services.subscription_state import (
@@ -181,15 +180,9 @@ def _grant(subscription, invoice, plan, paid_at, start, end, source_event_id):
         },
         **PurchaseTransaction.plan_snapshot(plan),
     )
-    ledger_entry_append(
-        student_id=purchase.student_id,
-        purchase_transaction_id=purchase.pk,
-        entry_type=HoursLedgerEntry.EntryType.CREDIT,
-        minutes=purchase.minutes,
-        amount_cents=purchase.amount_cents,
-        expires_at=purchase.expires_at,
-        idempotency_key=f"credit:{purchase.pk}",
-        stripe_event_id=source_event_id,
+    purchase_credit_append(
+        purchase=purchase,
+        source_event_id=source_event_id,
         note=f"{plan.name}: {start:%Y-%m-%d} to {end:%Y-%m-%d}",
     )
     purchase_completion_signals_send(purchase=purchase)

@@ -255,7 +255,7 @@ def test_a_duplicate_arriving_while_the_first_attempt_crashes_is_processed_and_k
     purchase = PurchaseTransactionFactory()
     document = _succeeded(purchase)
     deliver = _delivery(*_signed(document))
-    real_append = payments.ledger_entry_append
+    real_append = payments.purchase_credit_append
     crash_lock = threading.Lock()
     crash = {"happened": False, "duplicate_was_waiting": False}
 
@@ -269,7 +269,7 @@ def test_a_duplicate_arriving_while_the_first_attempt_crashes_is_processed_and_k
             raise RuntimeError("injected crash in the first processing attempt")
         return real_append(**kwargs)
 
-    monkeypatch.setattr(payments, "ledger_entry_append", append_crashing_the_first_time)
+    monkeypatch.setattr(payments, "purchase_credit_append", append_crashing_the_first_time)
 
     results = values_or_raise(run_together([deliver, deliver]))
 
@@ -319,14 +319,14 @@ def test_stripe_redeliveries_racing_retry_runs_after_a_crash_credit_once(monkeyp
     purchase = PurchaseTransactionFactory()
     document = _succeeded(purchase)
     deliver = _delivery(*_signed(document))
-    real_append = payments.ledger_entry_append
+    real_append = payments.purchase_credit_append
 
     def crash(**kwargs):  # fault injection: the first delivery's processing dies
         raise RuntimeError("injected crash")
 
-    monkeypatch.setattr(payments, "ledger_entry_append", crash)
+    monkeypatch.setattr(payments, "purchase_credit_append", crash)
     assert deliver()[0] == 500
-    monkeypatch.setattr(payments, "ledger_entry_append", real_append)
+    monkeypatch.setattr(payments, "purchase_credit_append", real_append)
     log = WebhookEventLog.objects.get(stripe_event_id=document["id"])
     assert log.status == WebhookEventLog.Status.FAILED
 

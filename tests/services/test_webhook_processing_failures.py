@@ -112,7 +112,7 @@ def test_a_crash_after_the_status_update_leaves_no_partial_effect(
         seen_by_crash.append(PurchaseTransaction.objects.get(pk=purchase.pk).status)
         raise RuntimeError("injected crash")
 
-    monkeypatch.setattr(payments, "ledger_entry_append", crashing_append)
+    monkeypatch.setattr(payments, "purchase_credit_append", crashing_append)
     document = succeeded_event(purchase)
 
     response = post_event(api_client, document)
@@ -154,7 +154,7 @@ def test_each_failed_redelivery_counts_a_retry_until_the_retries_are_used_up(
     def crashing_append(**kwargs):
         raise RuntimeError("still down")
 
-    monkeypatch.setattr(payments, "ledger_entry_append", crashing_append)
+    monkeypatch.setattr(payments, "purchase_credit_append", crashing_append)
     document = succeeded_event(purchase)
     schedule = []
     for _ in range(6):
