@@ -20,6 +20,10 @@ from finances import stripe_billing
 from finances.errors import PaymentDeclined, PaymentProviderError
 from finances.locks import subscription_lock
 from finances.models import PricingPlan, Subscription
+from finances.services.family_requests import (
+    GuardianApprovalRequired,
+    student_purchase_approval_check,
+)
 from finances.services.purchases import _purchase_parties
 from finances.services.subscription_customers import (
     pricing_plan_stripe_plan_ensure,
@@ -70,6 +74,19 @@ def subscription_plan_get(*, plan_id: int) -> PricingPlan:
     return plan
 
 
+def _guardian_approval_check(*, student: User, payer: User | None, plan: PricingPlan) -> None:
+    """A supervised student's guardians approve their purchases (docs/families.md), and a
+    monthly plan renews by itself, so there is no request for one: the guardian starts it,
+    for the student. The same rules as a package: the strictest active guardian wins."""
+    try:
+        student_purchase_approval_check(student=student, payer=payer, amount_cents=plan.price_cents)
+    except GuardianApprovalRequired as refused:
+        raise GuardianApprovalRequired(
+            "A guardian approves this student's purchases: a monthly plan is started by the "
+            "guardian, for the student (POST /api/finances/subscriptions/ with student_info)."
+        ) from refused
+
+
 def subscription_create(
     *,
     plan_id: int,
@@ -83,6 +100,7 @@ def subscription_create(
         student, purchased_by, guardian_link = _purchase_parties(
             buyer=buyer, student_name=student_name, student_email=student_email
         )
+        _guardian_approval_check(student=student, payer=purchased_by, plan=plan)
         if Subscription.objects.filter(
             student=student, status__in=[Status.ACTIVE, Status.PAST_DUE]
         ).exists():

@@ -11,7 +11,7 @@ from finances.models import PurchaseRequest
 from finances.services.family_requests import purchase_requests_expire
 from notifications.models import Notification
 from notifications.services import notification_message
-from tests.factories import PricingPlanFactory, UserFactory
+from tests.factories import PricingPlanFactory, SubscriptionPlanFactory, UserFactory
 from tests.support.families import client_as, family_create
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,17 @@ def test_a_request_is_refused_up_front_when_it_would_exceed_the_monthly_cap():
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "monthly_cap_exceeded"
+    assert not PurchaseRequest.objects.exists()
+    assert not Notification.objects.exists()
+
+
+def test_a_monthly_plan_is_not_asked_for_the_guardian_subscribes_instead():
+    family = family_create()
+
+    response = _ask(family.student, SubscriptionPlanFactory())
+
+    assert response.status_code == 400
+    assert "/api/finances/subscriptions/" in response.json()["error"]["message"]
     assert not PurchaseRequest.objects.exists()
     assert not Notification.objects.exists()
 

@@ -168,8 +168,34 @@ def test_a_second_subscription_for_the_same_student_is_refused(localstripe, plan
     assert again.json()["error"]["code"] == "subscription_exists"
 
 
-def test_a_guardian_sees_the_students_subscription_and_a_stranger_does_not(localstripe, plan):
+def test_a_supervised_student_cannot_subscribe_alone_and_nothing_is_started(localstripe, plan):
+    link = GuardianStudentLinkFactory()  # the guardian's rule: always ask
+
+    refused = subscribe(signed_in(link.student), plan)
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "guardian_approval_required"
+    assert "started by the guardian" in refused.json()["error"]["message"]
+    assert not Subscription.objects.exists()
+
+
+def test_a_guardian_subscribes_for_a_supervised_student(localstripe, plan):
     link = GuardianStudentLinkFactory()
+
+    started = subscribe(
+        signed_in(link.guardian),
+        plan,
+        student_info={"name": link.student.name, "email": link.student.email},
+    )
+
+    assert started.status_code == 201, started.content
+    subscription = Subscription.objects.get()
+    assert (subscription.student, subscription.payer) == (link.student, link.guardian)
+    assert credited_minutes(link.student) == [900]
+
+
+def test_a_guardian_sees_the_students_subscription_and_a_stranger_does_not(localstripe, plan):
+    link = GuardianStudentLinkFactory(approval_mode="NEVER_ASK")
     assert subscribe(signed_in(link.student), plan).status_code == 201
     subscription = Subscription.objects.get()
     detail = f"{SUBSCRIPTIONS_URL}{subscription.pk}/"
