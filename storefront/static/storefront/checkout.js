@@ -17,21 +17,10 @@
   var button = document.getElementById("pay-button");
   var errorBox = document.getElementById("checkout-error");
   var statusLine = document.getElementById("checkout-status");
-  var stripe = null;
-  var card = null;
+  var stripeCard = window.storefrontCard;  // card.js: the Card Element and its steps
+  var mounted = null;  // { stripe, card } once the Card Element is mounted
   var busy = false;
-  var attemptKey = newKey();
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) {
-      return crypto.randomUUID();
-    }
-    var bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-  }
+  var attemptKey = stripeCard.newKey();
 
   function showError(text) {
     errorBox.textContent = text;
@@ -52,12 +41,6 @@
     button.disabled = isBusy;
     button.setAttribute("aria-busy", isBusy ? "true" : "false");
     statusLine.textContent = text || "";
-  }
-
-  function fail(code, detail) {
-    var failure = new Error(detail || code);
-    failure.code = code;
-    return failure;
   }
 
   function messageFor(error) {
@@ -123,40 +106,17 @@
     return true;
   }
 
-  function setupErrorCode(error) {
-    if (error.code === "card_declined") { return "payment_declined"; }
-    // Real Stripe.js: setup_intent_authentication_failure; the stand-in: no code, a message.
-    if (/authentication/i.test(error.code || "") || /authentication/i.test(error.message || "")) {
-      return "authentication_failed";
-    }
-    return "card_error";
-  }
-
-  async function paymentMethodFromCard(info) {
-    var setup = await window.storefrontApi.post(config.urls.setupIntent, {});
+  function paymentMethodFromCard(info) {
     var billing = {};
     if (info && info.name) { billing.name = info.name; }
     if (info && info.email && document.getElementById("guest-email")) { billing.email = info.email; }
-    var result = await stripe.confirmCardSetup(setup.client_secret, {
-      payment_method: { card: card, billing_details: billing },
-    });
-    if (result.error) {
-      throw fail(setupErrorCode(result.error), result.error.message || "");
-    }
-    var method = result.setupIntent.payment_method;
-    return typeof method === "string" ? method : method.id;
+    return stripeCard.paymentMethod(mounted, config.urls.setupIntent, billing);
   }
 
-  async function authenticateIfAsked(status, clientSecret) {
-    if (status !== "requires_action" && status !== "requires_source_action") {
-      return;
-    }
-    statusLine.textContent = messages.authenticating;
-    var result = await stripe.confirmCardPayment(clientSecret);
-    var intent = result.paymentIntent;
-    if (result.error || !intent || (intent.status !== "succeeded" && intent.status !== "processing")) {
-      throw fail("authentication_failed");
-    }
+  function authenticateIfAsked(status, clientSecret) {
+    return stripeCard.authenticateIfAsked(mounted, status, clientSecret, function () {
+      statusLine.textContent = messages.authenticating;
+    });
   }
 
   async function payPackage(info) {
@@ -216,7 +176,7 @@
 
   async function onSubmit(event) {
     event.preventDefault();
-    if (busy || !stripe) { return; }
+    if (busy || !mounted) { return; }
     clearError();
     if (!guestFieldsValid()) { return; }
     setBusy(true, config.subscription ? messages.subscribing : messages.paying);
@@ -230,7 +190,7 @@
       // Leaving the page: the button stays disabled so nothing is sent twice.
     } catch (error) {
       if (error.code !== "network" && error.code !== "checkout_in_progress") {
-        attemptKey = newKey();  // a certain failure: the retry is a new purchase
+        attemptKey = stripeCard.newKey();  // a certain failure: the retry is a new purchase
       }
       if (error.code === "validation_error") { markInvalidFields(error.fields || {}); }
       setBusy(false, "");
@@ -238,29 +198,13 @@
     }
   }
 
-  function labelStandInFields() {
-    // localstripe's stand-in draws plain inputs with placeholders only; real Stripe.js
-    // draws its own labelled iframe, where this finds nothing.
-    var names = messages.card_fields || {};
-    document.querySelectorAll("#card-element input").forEach(function (input) {
-      var label = names[input.getAttribute("placeholder")];
-      if (label && !input.hasAttribute("aria-label")) {
-        input.setAttribute("aria-label", label);
-        input.setAttribute("autocomplete", "off");
-      }
-    });
-  }
-
   function start() {
-    if (typeof window.Stripe !== "function") {
+    mounted = stripeCard.mount(config.stripe.publishable_key, messages.card_fields);
+    if (!mounted) {
       showError(messages.stripe_missing);
       button.disabled = true;
       return;
     }
-    stripe = window.Stripe(config.stripe.publishable_key);
-    card = stripe.elements().create("card", { hidePostalCode: false });
-    card.mount("#card-element");
-    labelStandInFields();
     form.addEventListener("submit", onSubmit);
   }
 

@@ -17,15 +17,6 @@
   var errorBox = document.getElementById("family-error");
   var statusLine = document.getElementById("family-status");
 
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
-    var bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-  }
-
   function showError(text) {
     if (!errorBox) { window.alert(text); return; }
     errorBox.textContent = text;
@@ -269,51 +260,25 @@
     if (approve) { startApprove(approve); }
   }
 
-  function labelStandInFields() {
-    var names = messages.card_fields || {};
-    document.querySelectorAll("#card-element input").forEach(function (input) {
-      var label = names[input.getAttribute("placeholder")];
-      if (label && !input.hasAttribute("aria-label")) {
-        input.setAttribute("aria-label", label);
-        input.setAttribute("autocomplete", "off");
-      }
-    });
-  }
-
   function startApprove(form) {
     var button = document.getElementById("approve-button");
     var repriceBox = document.getElementById("reprice-box");
     var repriceConfirm = document.getElementById("reprice-confirm");
-    if (typeof window.Stripe !== "function") {
+    var stripeCard = window.storefrontCard;  // card.js, loaded by this page only
+    var mounted = stripeCard.mount(config.stripe.publishable_key, messages.card_fields);
+    if (!mounted) {
       showError(messages.stripe_missing);
       button.disabled = true;
       return;
     }
-    var stripe = window.Stripe(config.stripe.publishable_key);
-    var card = stripe.elements().create("card", { hidePostalCode: false });
-    card.mount("#card-element");
-    labelStandInFields();
+    var stripe = mounted.stripe;
     var busy = false;
-    var attemptKey = newKey();
+    var attemptKey = stripeCard.newKey();
     var paymentMethod = null;  // kept across a re-price confirmation: one card setup
-
-    function setupErrorCode(error) {
-      if (error.code === "card_declined") { return "payment_declined"; }
-      if (/authentication/i.test(error.code || "") || /authentication/i.test(error.message || "")) {
-        return "authentication_failed";
-      }
-      return "card_error";
-    }
 
     async function cardMethod() {
       if (paymentMethod) { return paymentMethod; }
-      var setup = await window.storefrontApi.post(config.urls.setupIntent, {});
-      var result = await stripe.confirmCardSetup(setup.client_secret, {
-        payment_method: { card: card },
-      });
-      if (result.error) { throw fail(setupErrorCode(result.error), result.error.message || ""); }
-      var method = result.setupIntent.payment_method;
-      paymentMethod = typeof method === "string" ? method : method.id;
+      paymentMethod = await stripeCard.paymentMethod(mounted, config.urls.setupIntent);
       return paymentMethod;
     }
 
@@ -327,14 +292,9 @@
         if (confirmed.error) { throw fail("payment_declined"); }
         status = confirmed.paymentIntent && confirmed.paymentIntent.status;
       }
-      if (status === "requires_action" || status === "requires_source_action") {
+      await stripeCard.authenticateIfAsked(mounted, status, purchase.client_secret, function () {
         say(messages.authenticating);
-        var result = await stripe.confirmCardPayment(purchase.client_secret);
-        var intent = result.paymentIntent;
-        if (result.error || !intent || (intent.status !== "succeeded" && intent.status !== "processing")) {
-          throw fail("authentication_failed");
-        }
-      }
+      });
     }
 
     async function currentPrice(error) {
@@ -388,7 +348,7 @@
         button.setAttribute("aria-busy", "false");
         say("");
         if (error.code !== "network" && error.code !== "payment_in_progress") {
-          attemptKey = newKey();
+          attemptKey = stripeCard.newKey();
         }
         if (["payment_declined", "card_error", "authentication_failed"].indexOf(error.code) !== -1) {
           paymentMethod = null;  // a new card next time
