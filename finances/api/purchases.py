@@ -22,6 +22,16 @@ from finances.selectors.purchases import purchase_get_visible, purchase_list_for
 from finances.services.purchases import pricing_plan_for_purchase, purchase_initiate
 
 
+def buyer_rate_limit_consume(*, buyer, student_info: dict) -> None:
+    """Charges a validated purchase or subscription start to its buyer, before Stripe is
+    called: a signed-in buyer per account, a guest per email. A stranger can fill a guest
+    email's bucket, never the account's own."""
+    if buyer is not None:
+        rate_limit_consume(scope="purchase_initiate_user", identifier=str(buyer.pk))
+    elif student_info.get("email"):
+        rate_limit_consume(scope="purchase_initiate_email", identifier=student_info["email"])
+
+
 class PurchaseInitiateView(APIView):
     """Starts a purchase: authenticated users buy for themselves (or a linked student),
     guests give a name and email. The price always comes from the plan."""
@@ -64,13 +74,7 @@ class PurchaseInitiateView(APIView):
         student_info = serializer.validated_data.get("student_info") or {}
         plan_id = serializer.validated_data["plan_id"]
         pricing_plan_for_purchase(plan_id=plan_id)
-        # Only a request that passed validation is charged to the buyer, before Stripe is
-        # called: a signed-in buyer per account, a guest per email. A stranger can fill
-        # a guest email's bucket, never the account's own.
-        if buyer is not None:
-            rate_limit_consume(scope="purchase_initiate_user", identifier=str(buyer.pk))
-        elif student_info.get("email"):
-            rate_limit_consume(scope="purchase_initiate_email", identifier=student_info["email"])
+        buyer_rate_limit_consume(buyer=buyer, student_info=student_info)
         initiation = purchase_initiate(
             plan_id=plan_id,
             buyer=buyer,

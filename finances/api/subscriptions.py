@@ -11,6 +11,7 @@ from core.client_ip import client_network_from_request
 from core.errors import NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
+from finances.api.purchases import buyer_rate_limit_consume
 from finances.api.serializers import AmountField, HoursField, StudentInfoSerializer
 from finances.models import Subscription
 from finances.selectors.subscriptions import subscription_get_visible, subscription_list_for_user
@@ -146,10 +147,7 @@ class SubscriptionListCreateView(APIView):
         student_info = serializer.validated_data.get("student_info") or {}
         plan_id = serializer.validated_data["plan_id"]
         subscription_plan_get(plan_id=plan_id)
-        if buyer is not None:
-            rate_limit_consume(scope="purchase_initiate_user", identifier=str(buyer.pk))
-        elif student_info.get("email"):
-            rate_limit_consume(scope="purchase_initiate_email", identifier=student_info["email"])
+        buyer_rate_limit_consume(buyer=buyer, student_info=student_info)
         started = subscription_create(
             plan_id=plan_id,
             payment_method_id=serializer.validated_data["payment_method_id"],
