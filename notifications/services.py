@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from notifications.models import Notification
@@ -55,17 +57,73 @@ def notification_enqueue(
         context=context,
     )
     with transaction.atomic(savepoint=False):
+        if _enqueued_in_one_statement():
+            return notification if _notification_insert_and_enqueue(notification) else None
         if not _notification_insert_once(notification):
             return None
         async_task(SEND_JOB, notification_id=notification.pk, group="notifications")
     return notification
 
 
-def _notification_insert_once(notification: Notification) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id (PostgreSQL, SQLite ≥ 3.35): an
-    already recorded message is found by the unique key in the same round trip, without
-    the savepoint an IntegrityError would need inside the caller's transaction (a webhook's
-    receipt: two round trips fewer)."""
+class _PackageCapture:
+    """A django-q2 broker that keeps the signed job package instead of pushing it, so
+    that the message's INSERT and the job's are one statement (below)."""
+
+    list_key = Conf.CLUSTER_NAME
+
+    def __init__(self) -> None:
+        self.package: str | None = None
+
+    def enqueue(self, task: str) -> None:
+        self.package = task
+
+
+def _enqueued_in_one_statement() -> bool:
+    # PostgreSQL with django-q2's ORM broker on this database, and jobs not run inline.
+    return connection.vendor == "postgresql" and Conf.ORM == connection.alias and not Conf.SYNC
+
+
+def _notification_insert_and_enqueue(notification: Notification) -> bool:
+    """The message's INSERT … ON CONFLICT DO NOTHING and its send job's INSERT into the
+    ORM broker's queue in one statement: the job row exists exactly when the message row
+    was inserted (a data-modifying CTE). The job names the message by its unique key,
+    since its id is not known before the statement. One round trip per message instead
+    of two (a webhook's receipt)."""
+    capture = _PackageCapture()
+    async_task(
+        SEND_JOB,
+        notification_key=[getattr(notification, name) for name in UNIQUE_KEY_COLUMNS],
+        group="notifications",
+        broker=capture,
+    )
+    insert_sql, values = _notification_insert_sql(notification)
+    queue = OrmQ._meta
+    quote = connection.ops.quote_name
+    sql = (
+        # Names from the models' metadata; every value is a parameter.
+        f"WITH inserted AS ({insert_sql}) "  # noqa: S608
+        f"INSERT INTO {quote(queue.db_table)} "
+        f"({quote('key')}, {quote('payload')}, {quote('lock')}) "
+        "SELECT %s, %s, %s FROM inserted RETURNING (SELECT id FROM inserted)"
+    )
+    lock_field = queue.get_field("lock")
+    parameters = [
+        *values,
+        capture.list_key,
+        capture.package,
+        lock_field.get_db_prep_save(timezone.now(), connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    notification.pk = row[0]
+    notification._state.adding = False
+    return True
+
+
+def _notification_insert_sql(notification: Notification) -> tuple[str, list]:
     fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     values = [
@@ -80,6 +138,15 @@ def _notification_insert_once(notification: Notification) -> bool:
         f"ON CONFLICT ({', '.join(quote(name) for name in UNIQUE_KEY_COLUMNS)}) DO NOTHING "
         f"RETURNING {quote(Notification._meta.pk.column)}"
     )
+    return sql, values
+
+
+def _notification_insert_once(notification: Notification) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id (PostgreSQL, SQLite ≥ 3.35): an
+    already recorded message is found by the unique key in the same round trip, without
+    the savepoint an IntegrityError would need inside the caller's transaction (a webhook's
+    receipt: two round trips fewer)."""
+    sql, values = _notification_insert_sql(notification)
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
@@ -154,9 +221,21 @@ def notification_message(*, notification: Notification) -> EmailMultiAlternative
     return message
 
 
-def notification_send(*, notification_id: int) -> str:
+def notification_send(
+    *, notification_id: int | None = None, notification_key: list[str] | None = None
+) -> str:
     """The worker's job. Raises when sending failed, so the job is a failure in the admin
-    with its error; the row keeps the error and when it is tried again."""
+    with its error; the row keeps the error and when it is tried again. The message is
+    named by its id, or by its unique key (kind, object key, recipient) when the job was
+    enqueued in the message's own INSERT statement."""
+    if notification_id is None:
+        notification_id = (
+            Notification.objects.filter(**dict(zip(UNIQUE_KEY_COLUMNS, notification_key)))
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if notification_id is None:
+            return f"Notification {notification_key}: no such message."
     now = timezone.now()
     notification = _claim(notification_id=notification_id, now=now)
     if notification is None:

@@ -27,6 +27,11 @@ class PaymentOutcome:
     kind: OutcomeKind
     message: str
     transaction_id: object = None
+    # Set when the service finished the webhook's event row in its own statement
+    # (True) or found it finished (False); None: the pipeline finishes it.
+    event_finished: bool | None = None
+    # (from, to) when the service left the status change for the webhook's log line.
+    transition: tuple[str, str] | None = None
 
 
 class PurchaseNotFound(ApplicationError):

@@ -16,6 +16,7 @@ from finances.models import PurchaseTransaction
 from finances.services.disputes import purchase_disputes_after_credit
 from finances.services.family_completion import purchase_request_close_paid
 from finances.services.late_payments import late_payment_reasons
+from finances.services.package_completion import EventFinish, package_purchase_complete
 from finances.services.ledger import purchase_credit_append
 from finances.services.payment_outcomes import (
     OutcomeKind,
@@ -69,9 +70,36 @@ def confirm_payment_completion(
     payment_intent: PaymentIntentData,
     source_event_id: str = "",
     reported_at: datetime | None = None,
+    event_finish: EventFinish | None = None,
 ) -> PaymentOutcome:
-    """Stripe took the money: complete the purchase and credit its hours, once."""
+    """Stripe took the money: complete the purchase and credit its hours, once.
+
+    A package's plain case is one statement (services/package_completion.py), which also
+    finishes the delivery's event row when `event_finish` is given; every other case goes
+    the general way below."""
     with transaction.atomic(savepoint=False):
+        paid_at = payment_intent.succeeded_at or reported_at or timezone.now()
+        completed = package_purchase_complete(
+            payment_intent=payment_intent,
+            paid_at=paid_at,
+            source_event_id=source_event_id,
+            event_finish=event_finish,
+        )
+        if completed is not None:
+            _completion_effects(
+                purchase=completed.purchase,
+                previous=completed.previous_status,
+                paid_at=paid_at,
+                source_event_id=source_event_id,
+                log_transition=event_finish is None,
+            )
+            return PaymentOutcome(
+                OutcomeKind.APPLIED,
+                "Payment completed and hours credited.",
+                completed.purchase.pk,
+                event_finished=completed.event_finished,
+                transition=(completed.previous_status, completed.purchase.status),
+            )
         purchase, conflict = purchase_locate(
             payment_intent_id=payment_intent.id, metadata=payment_intent.metadata
         )
@@ -94,7 +122,6 @@ def confirm_payment_completion(
             return PaymentOutcome(OutcomeKind.NO_CHANGE, decision.reason, purchase.pk)
 
         previous = purchase.status
-        paid_at = payment_intent.succeeded_at or reported_at or timezone.now()
         purchase.mark_completed(
             paid_at=paid_at,
             from_statuses=[previous],
@@ -104,25 +131,44 @@ def confirm_payment_completion(
         purchase_credit_append(
             purchase=purchase, source_event_id=source_event_id, note=f"{purchase.plan_name} paid"
         )
-        purchase_transition_log(purchase, previous, source_event_id)
-        purchase_completion_signals_send(purchase=purchase)
-        # families: a guardian's payment closes the student's request (docs/families.md).
-        purchase_request_close_paid(purchase=purchase, source_event_id=source_event_id)
-        purchase_completed_notify(purchase=purchase)  # the receipt, in this transaction
         if decision.needs_review:
             purchase_flag(purchase, decision.reason)
-        # Paid after its checkout expired, or on a plan withdrawn or repriced since:
-        # credited as bought (the snapshot), and flagged for a person.
-        for reason in late_payment_reasons(purchase=purchase, paid_at=paid_at):
-            purchase_flag(purchase, reason)
-        if purchase.refunded_amount_cents:
-            # A refund was reported before the success (out-of-order delivery).
-            lot_refunds_settle(purchase=purchase, source_event_id=source_event_id)
-        # A dispute reported before the success holds or takes its share now.
-        purchase_disputes_after_credit(purchase=purchase, source_event_id=source_event_id)
+        _completion_effects(
+            purchase=purchase,
+            previous=previous,
+            paid_at=paid_at,
+            source_event_id=source_event_id,
+            log_transition=True,
+        )
         return PaymentOutcome(
             OutcomeKind.APPLIED, "Payment completed and hours credited.", purchase.pk
         )
+
+
+def _completion_effects(
+    *,
+    purchase: PurchaseTransaction,
+    previous: str,
+    paid_at: datetime,
+    source_event_id: str,
+    log_transition: bool,
+) -> None:
+    """What follows a purchase's move to COMPLETED and its credit, either way it was made."""
+    if log_transition:  # a webhook logs the transition in its one line per event
+        purchase_transition_log(purchase, previous, source_event_id)
+    purchase_completion_signals_send(purchase=purchase)
+    # families: a guardian's payment closes the student's request (docs/families.md).
+    purchase_request_close_paid(purchase=purchase, source_event_id=source_event_id)
+    purchase_completed_notify(purchase=purchase)  # the receipt, in this transaction
+    # Paid after its checkout expired, or on a plan withdrawn or repriced since:
+    # credited as bought (the snapshot), and flagged for a person.
+    for reason in late_payment_reasons(purchase=purchase, paid_at=paid_at):
+        purchase_flag(purchase, reason)
+    if purchase.refunded_amount_cents:
+        # A refund was reported before the success (out-of-order delivery).
+        lot_refunds_settle(purchase=purchase, source_event_id=source_event_id)
+    # A dispute reported before the success holds or takes its share now.
+    purchase_disputes_after_credit(purchase=purchase, source_event_id=source_event_id)
 
 
 def _apply_simple_transition(

@@ -31,6 +31,7 @@ from django.utils import timezone
 from finances import stripe_gateway
 from finances.errors import WebhookPayloadInvalid
 from finances.models import WebhookEventLog
+from finances.services.package_completion import EventFinish
 from finances.services.payments import OutcomeKind, PaymentOutcome
 from finances.services.webhook_recording import webhook_event_record
 from finances.stripe_payloads import (
@@ -221,24 +222,34 @@ def webhook_event_process(
                     200, event_id, stored_status, "Already handled.", duplicate=True
                 )
             envelope = event_envelope_read(payload, fallback_id=event_id)
+        finish = EventFinish(
+            event_log_id=event_log_id,
+            processing_started_at=None if attempt == Attempt.FIRST else started_at,
+            count_retry=attempt == Attempt.REDELIVERY,
+            started=started,
+        )
         with transaction.atomic(durable=True):
             try:
-                outcome = _envelope_dispatch(envelope)
+                outcome = _envelope_dispatch(envelope, finish=finish)
             except MalformedStripeObject as error:
                 # Signed by Stripe but unreadable: a retry cannot help, so FAILED for a
                 # person to look at, answered 200 so that Stripe does not resend it.
                 outcome = PaymentOutcome(OutcomeKind.FLAGGED, f"Malformed event object: {error}")
             status, http_status, error_code = _outcome_status(outcome), 200, None
             duration_ms = (time.perf_counter() - started) * 1000
-            finished_here = _event_finish(
-                event_log_id=event_log_id,
-                status=status,
-                error_message=outcome.message if status == Status.FAILED else "",
-                purchase_transaction_id=outcome.transaction_id,
-                duration_ms=duration_ms,
-                processing_started_at=None if attempt == Attempt.FIRST else started_at,
-                count_retry=attempt == Attempt.REDELIVERY,
-            )
+            if outcome.event_finished is not None:
+                # The service finished the row in its own statement (always PROCESSED).
+                finished_here = outcome.event_finished
+            else:
+                finished_here = _event_finish(
+                    event_log_id=event_log_id,
+                    status=status,
+                    error_message=outcome.message if status == Status.FAILED else "",
+                    purchase_transaction_id=outcome.transaction_id,
+                    duration_ms=duration_ms,
+                    processing_started_at=finish.processing_started_at,
+                    count_retry=finish.count_retry,
+                )
     except Exception as error:
         return _record_failure(
             event_log_id=event_log_id,
@@ -260,12 +271,19 @@ def webhook_event_process(
             "outcome": outcome.kind.value,
             "transaction_id": str(outcome.transaction_id) if outcome.transaction_id else None,
             "duration_ms": round(duration_ms, 2),
+            # One line per event: the purchase's status change, when the service left it
+            # here instead of logging payment.status_changed.
+            **(
+                {"from_status": outcome.transition[0], "to_status": outcome.transition[1]}
+                if outcome.transition
+                else {}
+            ),
         },
     )
     return WebhookReceipt(http_status, event_id, status, outcome.message, error_code=error_code)
 
 
-def _envelope_dispatch(envelope: EventEnvelope) -> PaymentOutcome:
+def _envelope_dispatch(envelope: EventEnvelope, *, finish: EventFinish) -> PaymentOutcome:
     if envelope.kind == EnvelopeKind.THIN:
         return PaymentOutcome(
             OutcomeKind.NOT_OURS, f"Thin (v2) event {envelope.type} changes no purchase."
@@ -280,6 +298,7 @@ def _envelope_dispatch(envelope: EventEnvelope) -> PaymentOutcome:
             type=envelope.type,
             created_at=envelope.created_at,
             data_object=envelope.data_object,
+            finish=finish,
         )
     )
 

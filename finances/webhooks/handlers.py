@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from finances.services.disputes import dispute_apply
+from finances.services.package_completion import EventFinish
 from finances.services.payments import (
     OutcomeKind,
     PaymentOutcome,
@@ -30,6 +31,8 @@ class EventContext:
     type: str
     created_at: datetime | None
     data_object: dict
+    # A delivery's event row, for a service that can finish it in its own statement.
+    finish: EventFinish | None = None
 
 
 def _payment_intent_succeeded(event: EventContext) -> PaymentOutcome:
@@ -37,6 +40,7 @@ def _payment_intent_succeeded(event: EventContext) -> PaymentOutcome:
         payment_intent=payment_intent_parse(event.data_object),
         source_event_id=event.id,
         reported_at=event.created_at,
+        event_finish=event.finish,
     )
 
 

@@ -255,21 +255,23 @@ def test_a_duplicate_arriving_while_the_first_attempt_crashes_is_processed_and_k
     purchase = PurchaseTransactionFactory()
     document = _succeeded(purchase)
     deliver = _delivery(*_signed(document))
-    real_append = payments.purchase_credit_append
+    real_completion = payments.purchase_completion_signals_send
     crash_lock = threading.Lock()
     crash = {"happened": False, "duplicate_was_waiting": False}
 
-    def append_crashing_the_first_time(**kwargs):
-        # Fault injection: the first processing attempt dies after taking its locks, once
+    def completion_crashing_the_first_time(**kwargs):
+        # Fault injection: the first processing attempt dies after its locks and credit, once
         # the other delivery is seen waiting on a lock (so the crash happens under it).
         with crash_lock:
             first_call, crash["happened"] = not crash["happened"], True
         if first_call:
             crash["duplicate_was_waiting"] = wait_for_lock_waiter(timeout_seconds=20)
             raise RuntimeError("injected crash in the first processing attempt")
-        return real_append(**kwargs)
+        return real_completion(**kwargs)
 
-    monkeypatch.setattr(payments, "purchase_credit_append", append_crashing_the_first_time)
+    monkeypatch.setattr(
+        payments, "purchase_completion_signals_send", completion_crashing_the_first_time
+    )
 
     results = values_or_raise(run_together([deliver, deliver]))
 
@@ -319,14 +321,14 @@ def test_stripe_redeliveries_racing_retry_runs_after_a_crash_credit_once(monkeyp
     purchase = PurchaseTransactionFactory()
     document = _succeeded(purchase)
     deliver = _delivery(*_signed(document))
-    real_append = payments.purchase_credit_append
+    real_completion = payments.purchase_completion_signals_send
 
     def crash(**kwargs):  # fault injection: the first delivery's processing dies
         raise RuntimeError("injected crash")
 
-    monkeypatch.setattr(payments, "purchase_credit_append", crash)
+    monkeypatch.setattr(payments, "purchase_completion_signals_send", crash)
     assert deliver()[0] == 500
-    monkeypatch.setattr(payments, "purchase_credit_append", real_append)
+    monkeypatch.setattr(payments, "purchase_completion_signals_send", real_completion)
     log = WebhookEventLog.objects.get(stripe_event_id=document["id"])
     assert log.status == WebhookEventLog.Status.FAILED
 

@@ -78,31 +78,33 @@ def _round_trips(action):
     return counted
 
 
-def test_a_first_delivery_on_a_busy_connection_costs_seven_round_trips(client, settings):
+def test_a_first_delivery_on_a_busy_connection_costs_four_round_trips(client, settings):
     settings.BUYER_EMAILS_ENABLED = False  # the money engine alone; the receipt is below
     post_event(client, succeeded_event(PurchaseTransactionFactory()))  # the connection is busy
     document = succeeded_event(PurchaseTransactionFactory())
 
     counted = _round_trips(lambda: post_event(client, document))
 
-    # The event's INSERT (committed on its own), then BEGIN, the purchase's lock (with its
-    # plan and whether it has disputes), its UPDATE, the ledger entry with the balance,
-    # the event's UPDATE, COMMIT. No health check: the connection was just used.
+    # The event's INSERT (committed on its own), then BEGIN, one statement that locks and
+    # completes the purchase, credits the ledger and the balance and finishes the event
+    # row (finances/services/package_completion.py), COMMIT. No health check: the
+    # connection was just used.
     print(counted)
-    assert counted.count == 7, counted
+    assert counted.count == 4, counted
     assert "SELECT 1" not in counted.statements
 
 
-def test_the_receipt_adds_three_round_trips_to_a_first_delivery(client):
+def test_the_receipt_adds_one_round_trip_to_a_first_delivery(client):
     post_event(client, succeeded_event(PurchaseTransactionFactory()))  # the connection is busy
     document = succeeded_event(PurchaseTransactionFactory())
 
     counted = _round_trips(lambda: post_event(client, document))
 
-    # The seven above, plus the payer (the receipt's address and language), the message's
-    # INSERT … ON CONFLICT DO NOTHING (no savepoint) and its send job's INSERT.
+    # The four above, plus one statement for the message and its send job (the payer's
+    # address and language came with the purchase's statement); no savepoint.
     print(counted)
-    assert counted.count == 10, counted
+    assert counted.count == 5, counted
+    assert not [s for s in counted.statements if s.startswith('INSERT INTO "django_q_ormq"')]
     assert not [statement for statement in counted.statements if "SAVEPOINT" in statement]
 
 

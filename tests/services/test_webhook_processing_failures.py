@@ -104,15 +104,15 @@ def test_our_payment_intent_without_a_purchase_fails_for_a_retry(api_client, pur
 def test_a_crash_after_the_status_update_leaves_no_partial_effect(
     api_client, purchase, monkeypatch, frozen
 ):
-    # Fault injection: the ledger append crashes after the purchase was marked COMPLETED
-    # in the same transaction, as a lost database connection would.
+    # Fault injection: the completion crashes after the purchase was marked COMPLETED and
+    # credited in the same transaction, as a lost database connection would.
     seen_by_crash = []
 
-    def crashing_append(**kwargs):
+    def crashing_completion(**kwargs):
         seen_by_crash.append(PurchaseTransaction.objects.get(pk=purchase.pk).status)
         raise RuntimeError("injected crash")
 
-    monkeypatch.setattr(payments, "purchase_credit_append", crashing_append)
+    monkeypatch.setattr(payments, "purchase_completion_signals_send", crashing_completion)
     document = succeeded_event(purchase)
 
     response = post_event(api_client, document)
@@ -151,10 +151,10 @@ def test_each_failed_redelivery_counts_a_retry_until_the_retries_are_used_up(
     api_client, purchase, monkeypatch, frozen
 ):
     # Fault injection as above, on every delivery.
-    def crashing_append(**kwargs):
+    def crashing_completion(**kwargs):
         raise RuntimeError("still down")
 
-    monkeypatch.setattr(payments, "purchase_credit_append", crashing_append)
+    monkeypatch.setattr(payments, "purchase_completion_signals_send", crashing_completion)
     document = succeeded_event(purchase)
     schedule = []
     for _ in range(6):
