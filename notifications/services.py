@@ -80,7 +80,7 @@ class _PackageCapture:
 
 def _enqueued_in_one_statement() -> bool:
     # PostgreSQL with django-q2's ORM broker on this database, and jobs not run inline.
-    return connection.vendor == "postgresql" and Conf.ORM == connection.alias and not Conf.SYNC
+    return connection.vendor == "postgresql" and connection.alias == Conf.ORM and not Conf.SYNC
 
 
 def _notification_insert_and_enqueue(notification: Notification) -> bool:
@@ -230,7 +230,9 @@ def notification_send(
     enqueued in the message's own INSERT statement."""
     if notification_id is None:
         notification_id = (
-            Notification.objects.filter(**dict(zip(UNIQUE_KEY_COLUMNS, notification_key)))
+            Notification.objects.filter(
+                **dict(zip(UNIQUE_KEY_COLUMNS, notification_key, strict=True))
+            )
             .values_list("pk", flat=True)
             .first()
         )

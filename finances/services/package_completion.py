@@ -8,7 +8,7 @@
    state machine's `_OPEN`, which move to COMPLETED without review) whose amount, currency
    and livemode are what Stripe collected;
 2. moves it to COMPLETED (the compare-and-set `mark_completed` does, with the same expiry
-   arithmetic: `validity_days` × 24 hours from `paid_at`);
+   arithmetic: `validity_days` times 24 hours from `paid_at`);
 3. appends its CREDIT to the ledger (idempotency key `credit:<purchase>`, as
    `purchase_credit_append`) and moves the balance by the same amounts (step 2 of the
    lock order, taken by the UPDATE);
@@ -185,9 +185,7 @@ def package_purchase_complete(
         "event_log_id": event_finish.event_log_id if event_finish else None,
         "processing_started_at": event_finish.processing_started_at if event_finish else None,
         "count_retry": int(event_finish.count_retry) if event_finish else 0,
-        "duration_ms": (time.perf_counter() - event_finish.started) * 1000
-        if event_finish
-        else 0.0,
+        "duration_ms": (time.perf_counter() - event_finish.started) * 1000 if event_finish else 0.0,
     }
     with connection.cursor() as cursor:
         cursor.execute(_COMPLETE_SQL, parameters)
@@ -207,7 +205,8 @@ def _completion_from_row(row, *, event_finish: EventFinish | None, now) -> Packa
     ]
     plan_values = row[count + 5 : count + 5 + len(_PLAN_FIELDS)]
     payer_values = row[count + 5 + len(_PLAN_FIELDS) :]
-    if plan_values[_PLAN_FIELDS.index("id")] is not None:  # the plan as it is now (late_payment_reasons reads it)
+    if plan_values[_PLAN_FIELDS.index("id")] is not None:
+        # The plan as it is now, which late_payment_reasons compares with the purchase.
         PurchaseTransaction.plan.field.set_cached_value(
             purchase, PricingPlan.from_db(connection.alias, list(_PLAN_FIELDS), plan_values)
         )

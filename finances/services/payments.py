@@ -16,8 +16,8 @@ from finances.models import PurchaseTransaction
 from finances.services.disputes import purchase_disputes_after_credit
 from finances.services.family_completion import purchase_request_close_paid
 from finances.services.late_payments import late_payment_reasons
-from finances.services.package_completion import EventFinish, package_purchase_complete
 from finances.services.ledger import purchase_credit_append
+from finances.services.package_completion import EventFinish, package_purchase_complete
 from finances.services.payment_outcomes import (
     OutcomeKind,
     PaymentOutcome,
