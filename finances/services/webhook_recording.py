@@ -69,15 +69,34 @@ _UPSERT_COLUMNS = (
 )
 
 
-# Built once from constants (no input reaches the SQL text; values are parameters).
-_UPSERT_SQL = (
-    f"INSERT INTO finances_webhookeventlog ({', '.join(_UPSERT_COLUMNS)}, "  # noqa: S608
-    f"error_message, retry_count, delivery_count) "
-    f"VALUES ({', '.join(['%s'] * len(_UPSERT_COLUMNS))}, '', 0, 1) "
-    "ON CONFLICT (stripe_event_id) DO UPDATE "
-    "SET delivery_count = finances_webhookeventlog.delivery_count + %s "
-    "RETURNING id, status, (xmax = 0) AS inserted"
-)
+def _upsert_sql(error_message_sql: str) -> str:
+    # Built once from constants (no input reaches the SQL text; values are parameters).
+    return (
+        f"INSERT INTO finances_webhookeventlog ({', '.join(_UPSERT_COLUMNS)}, "  # noqa: S608
+        f"error_message, retry_count, delivery_count) "
+        f"VALUES ({', '.join(['%s'] * len(_UPSERT_COLUMNS))}, {error_message_sql}, 0, 1) "
+        "ON CONFLICT (stripe_event_id) DO UPDATE "
+        "SET delivery_count = finances_webhookeventlog.delivery_count + %s "
+        "RETURNING id, status, (xmax = 0) AS inserted"
+    )
+
+
+_UPSERT_SQL = _upsert_sql("''")
+
+
+# A delivery's record step, autocommitted, does not wait for its WAL flush: the
+# statement sets `synchronous_commit = off` for its own implicit transaction only
+# (set_config(..., is_local => true), evaluated once, in the value of error_message).
+#
+# Why that loses nothing: Stripe gets a 2xx only after a later commit that waited for
+# its WAL flush — the processing transaction (webhook_event_process, durable and
+# synchronous), or, for a duplicate, the earlier synchronous commit that finished the
+# event. WAL is flushed in order, so that flush also makes this record durable. If the
+# server crashes before it, the record may be lost, but so is any effect, and Stripe,
+# which got no 2xx, delivers the event again. A failed processing answers 5xx after a
+# synchronous commit of the failure. Only deliveries (source WEBHOOK) outside any
+# caller's transaction take this path; tests/webhooks/test_record_step_commit.py holds it.
+_UPSERT_RELAXED_SQL = _upsert_sql("left(set_config('synchronous_commit', 'off', true), 0)")
 
 
 def _record_with_upsert(values: dict, *, count_delivery: bool) -> tuple[WebhookEventLog, bool]:
@@ -85,10 +104,12 @@ def _record_with_upsert(values: dict, *, count_delivery: bool) -> tuple[WebhookE
     parameters = [
         meta.get_field(name).get_db_prep_save(values[name], connection) for name in _UPSERT_COLUMNS
     ]
+    in_transaction = connection.in_atomic_block
+    sql = _UPSERT_SQL if in_transaction or not count_delivery else _UPSERT_RELAXED_SQL
     # Inside a caller's transaction (tests), a refused row must not abort it.
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    savepoint = transaction.atomic() if in_transaction else contextlib.nullcontext()
     with savepoint, connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SQL, [*parameters, 1 if count_delivery else 0])
+        cursor.execute(sql, [*parameters, 1 if count_delivery else 0])
         row_id, status, inserted = cursor.fetchone()
     event_log = WebhookEventLog(pk=row_id, status=status, stripe_event_id=values["stripe_event_id"])
     return event_log, inserted
