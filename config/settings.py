@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     # --- end CORS ---
     "django.middleware.security.SecurityMiddleware",
+    # The Stripe webhook skips everything below (core/webhook_shortcut.py).
+    "core.webhook_shortcut.StripeWebhookShortcutMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The pages' language: the visitor's choice (cookie), else the browser's Accept-Language.
