@@ -95,3 +95,30 @@ def payload_file_write(*, path: Path, documents: list[dict], secret: str) -> Non
         for document in documents:
             body = json.dumps(document, separators=(",", ":"))
             output.write(f"{webhook_signature_header(payload=body, secret=secret)}\t{body}\n")
+
+
+def events_record_processed(*, documents: list[dict]) -> None:
+    """The events as a first delivery leaves them (PROCESSED), so that replaying them
+    measures the duplicate path."""
+    from django.utils import timezone
+
+    from finances.models import WebhookEventLog
+
+    now = timezone.now()
+    WebhookEventLog.objects.bulk_create(
+        [
+            WebhookEventLog(
+                stripe_event_id=document["id"],
+                event_type=document["type"],
+                api_version=document["api_version"],
+                stripe_object_id=document["data"]["object"]["id"],
+                payload=document,
+                source=WebhookEventLog.Source.WEBHOOK,
+                status=WebhookEventLog.Status.PROCESSED,
+                received_at=now,
+                processed_at=now,
+            )
+            for document in documents
+        ],
+        batch_size=2000,
+    )

@@ -27,7 +27,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "aprende_bench"
 # Ours, the ORM ceiling, the raw-SQL ceiling and the no-database view (bench/ceiling.py).
-TARGETS = ("ours", "ceiling", "raw", "nodb")
+TARGETS = ("ours", "dup", "ceiling", "raw", "nodb")
 SECRET = "whsec_bench_secret_value"
 
 
@@ -209,6 +209,14 @@ def _one_run(target, level, round_index, arguments, base_url, work, fixtures, wr
             )
             for p in fixtures.purchases_create(count=count, tag=tag)
         ]
+        path = "/api/finances/webhooks/stripe/"
+    elif target == "dup":
+        # Duplicates: every event was delivered and PROCESSED before (recorded in bulk).
+        documents = [
+            fixtures.succeeded_event(payment_intent_id=f"pi_dup_{tag}_{i}", transaction_id="-")
+            for i in range(count)
+        ]
+        fixtures.events_record_processed(documents=documents)
         path = "/api/finances/webhooks/stripe/"
     elif target == "nodb":
         documents = [
