@@ -9,7 +9,8 @@ A use case may skip a step but never take an earlier one after a later one, so t
 cases can never wait for each other in a cycle:
 
 - webhooks (payments, refunds, refund failures, disputes) and reconciliation: the one
-  purchase the Stripe object names → its student's balance;
+  purchase the Stripe object names → its student's balance (a package's plain payment
+  takes both in this order inside one statement: services/package_completion.py);
 - lessons: the balance only. Their ledger INSERT checks the foreign key to the purchase
   with FOR KEY SHARE, which FOR NO KEY UPDATE does not block;
 - lesson reversals: the purchases the lesson was drawn from (pk order) → the balance,

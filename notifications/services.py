@@ -113,6 +113,11 @@ def _notification_insert_and_enqueue(notification: Notification) -> bool:
         capture.package,
         lock_field.get_db_prep_save(timezone.now(), connection),
     ]
+    return _notification_insert_run(notification, sql, parameters)
+
+
+def _notification_insert_run(notification: Notification, sql: str, parameters: list) -> bool:
+    """Runs an INSERT … RETURNING id of the message; False when it was already recorded."""
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         row = cursor.fetchone()
@@ -147,14 +152,7 @@ def _notification_insert_once(notification: Notification) -> bool:
     the savepoint an IntegrityError would need inside the caller's transaction (a webhook's
     receipt: two round trips fewer)."""
     sql, values = _notification_insert_sql(notification)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    notification.pk = row[0]
-    notification._state.adding = False
-    return True
+    return _notification_insert_run(notification, sql, values)
 
 
 def _claim(*, notification_id: int, now: datetime) -> Notification | None:
