@@ -352,6 +352,11 @@ def scale_main(arguments, argv) -> int:
     if not arguments.no_report:
         from bench.report_scale import scale_report_write
 
+        # The report links to a copy in docs/ (bench/results/ is not in the repository).
+        docs_plans = PROJECT_ROOT / "docs" / "benchmarks-scale-plans.txt"
+        docs_plans.write_text(plans)
+        results["plans_file"] = str(docs_plans.relative_to(PROJECT_ROOT))
+
         scale_report_write(results, PROJECT_ROOT / "docs" / "benchmarks.md")
     print(json.dumps({k: v for k, v in results.items() if k != "paths"}, indent=2, default=str))
     return 0
