@@ -263,7 +263,8 @@ def test_the_guardian_edits_the_rules_and_then_the_child_pays_alone(page, storef
     rules.get_by_label("Ask above an amount").check()
     rules.get_by_label("Amount (€) they may spend without asking").fill("150")
     rules.get_by_label("Monthly cap (€), empty for none").fill("300")
-    rules.get_by_role("button", name="Save the rules").click()
+    with page.expect_navigation():  # saved: the page reloads with the stored rules
+        rules.get_by_role("button", name="Save the rules").click()
 
     expect(page.locator("form.link-rules input[value=ASK_ABOVE_AMOUNT]")).to_be_checked()
     stored = storefront_server.query(
