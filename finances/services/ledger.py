@@ -72,6 +72,42 @@ def _balance_changes(*, entry_type: str, minutes: int, amount_cents: int) -> dic
     return {**dict.fromkeys(_BALANCE_COLUMNS, 0), **changes, "remaining_minutes": minutes}
 
 
+def _balance_parameters(
+    *, student_id: int, entry_type: str, minutes: int, amount_cents: int, now: datetime
+) -> list:
+    """The parameters of _UPDATE_BALANCE_SQL for one entry."""
+    changes = _balance_changes(entry_type=entry_type, minutes=minutes, amount_cents=amount_cents)
+    return [
+        *(changes[column] for column in _BALANCE_COLUMNS),
+        StudentAccountBalance._meta.get_field("updated_at").get_db_prep_save(now, connection),
+        student_id,
+    ]
+
+
+def _balance_row_create_and_move(*, student_id: int, balance_parameters: list) -> None:
+    StudentAccountBalance.objects.get_or_create(student_id=student_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPDATE_BALANCE_SQL, balance_parameters)
+
+
+def balance_first_row_credit(
+    *, student_id: int, minutes: int, amount_cents: int, now: datetime
+) -> None:
+    """A CREDIT already in the ledger whose student had no balance row to move (a
+    statement that updated no balance): the row is created and moved by the credit, as
+    ledger_entry_append does."""
+    _balance_row_create_and_move(
+        student_id=student_id,
+        balance_parameters=_balance_parameters(
+            student_id=student_id,
+            entry_type=EntryType.CREDIT,
+            minutes=minutes,
+            amount_cents=amount_cents,
+            now=now,
+        ),
+    )
+
+
 def ledger_entry_append(
     *,
     student_id: int,
@@ -108,12 +144,13 @@ def ledger_entry_append(
         fields[column].get_db_prep_save(getattr(entry, column), connection)
         for column in _ENTRY_COLUMNS
     ]
-    changes = _balance_changes(entry_type=entry_type, minutes=minutes, amount_cents=amount_cents)
-    balance_parameters = [
-        *(changes[column] for column in _BALANCE_COLUMNS),
-        StudentAccountBalance._meta.get_field("updated_at").get_db_prep_save(now, connection),
-        student_id,
-    ]
+    balance_parameters = _balance_parameters(
+        student_id=student_id,
+        entry_type=entry_type,
+        minutes=minutes,
+        amount_cents=amount_cents,
+        now=now,
+    )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_APPEND_SQL_POSTGRESQL, [*entry_parameters, *balance_parameters])
@@ -125,9 +162,8 @@ def ledger_entry_append(
             entry.pk = cursor.fetchone()[0]
             cursor.execute(_UPDATE_BALANCE_SQL, balance_parameters)
             balance_updated = cursor.rowcount == 1
-        if not balance_updated:  # the student's first need of a balance
-            StudentAccountBalance.objects.get_or_create(student_id=student_id)
-            cursor.execute(_UPDATE_BALANCE_SQL, balance_parameters)
+    if not balance_updated:  # the student's first need of a balance
+        _balance_row_create_and_move(student_id=student_id, balance_parameters=balance_parameters)
     if entry.pk is None:
         entry.pk = HoursLedgerEntry.objects.values_list("pk", flat=True).get(
             idempotency_key=idempotency_key

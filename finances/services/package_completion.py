@@ -44,6 +44,7 @@ from finances.models import (
     StudentAccountBalance,
     WebhookEventLog,
 )
+from finances.services.ledger import balance_first_row_credit
 from finances.stripe_payloads import PaymentIntentData
 
 Status = PurchaseTransaction.Status
@@ -67,7 +68,6 @@ class EventFinish:
 class PackageCompletion:
     purchase: PurchaseTransaction  # locked and COMPLETED; plan, payer and has_disputes read
     previous_status: str
-    ledger_entry_id: int
     event_finished: bool | None  # None: no event row was asked for
 
 
@@ -124,7 +124,7 @@ WITH locked AS (
            expires_at, 'credit:' || id::text, %(event_id)s, '', left(plan_name || ' paid', 500),
            %(now)s, NULL
     FROM purchase
-    RETURNING id, student_id, minutes, amount_cents
+    RETURNING student_id, minutes, amount_cents
 ), balance AS (
     UPDATE {_BALANCE_TABLE} AS b SET
         purchased_minutes = b.purchased_minutes + entry.minutes,
@@ -146,7 +146,6 @@ WITH locked AS (
 )
 SELECT {", ".join(f"purchase.{field.column}" for field in _PURCHASE_FIELDS)},
        purchase.previous_status,
-       (SELECT id FROM entry),
        EXISTS (SELECT 1 FROM balance),
        EXISTS (SELECT 1 FROM event),
        EXISTS (SELECT 1 FROM {Dispute._meta.db_table} AS d
@@ -210,11 +209,9 @@ def _completion_from_row(row, *, event_finish: EventFinish | None, now) -> Packa
     purchase = PurchaseTransaction.from_db(
         connection.alias, [field.attname for field in _PURCHASE_FIELDS], row[:count]
     )
-    previous_status, entry_id, balance_updated, event_finished, has_disputes = row[
-        count : count + 5
-    ]
-    plan_values = row[count + 5 : count + 5 + len(_PLAN_FIELDS)]
-    payer_values = row[count + 5 + len(_PLAN_FIELDS) :]
+    previous_status, balance_updated, event_finished, has_disputes = row[count : count + 4]
+    plan_values = row[count + 4 : count + 4 + len(_PLAN_FIELDS)]
+    payer_values = row[count + 4 + len(_PLAN_FIELDS) :]
     if plan_values[_PLAN_FIELDS.index("id")] is not None:
         # The plan as it is now, which late_payment_reasons compares with the purchase.
         PurchaseTransaction.plan.field.set_cached_value(
@@ -225,21 +222,14 @@ def _completion_from_row(row, *, event_finish: EventFinish | None, now) -> Packa
     getattr(PurchaseTransaction, relation).field.set_cached_value(purchase, payer)
     purchase.has_disputes = has_disputes
     if not balance_updated:  # the student's first need of a balance row
-        _balance_create_and_credit(purchase=purchase, now=now)
+        balance_first_row_credit(
+            student_id=purchase.student_id,
+            minutes=purchase.minutes,
+            amount_cents=purchase.amount_cents,
+            now=now,
+        )
     return PackageCompletion(
         purchase=purchase,
         previous_status=previous_status,
-        ledger_entry_id=entry_id,
         event_finished=event_finished if event_finish else None,
     )
-
-
-def _balance_create_and_credit(*, purchase: PurchaseTransaction, now) -> None:
-    StudentAccountBalance.objects.get_or_create(student_id=purchase.student_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_BALANCE_TABLE} SET purchased_minutes = purchased_minutes + %s, "  # noqa: S608
-            "remaining_minutes = remaining_minutes + %s, paid_cents = paid_cents + %s, "
-            "updated_at = %s WHERE student_id = %s",
-            [purchase.minutes, purchase.minutes, purchase.amount_cents, now, purchase.student_id],
-        )
