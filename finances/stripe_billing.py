@@ -171,9 +171,14 @@ def subscription_create(
 
 
 @_translate_stripe_errors
-def subscription_retrieve(*, subscription_id: str) -> SubscriptionData:
+def subscription_retrieve(
+    *, subscription_id: str, with_latest_invoice: bool = False
+) -> SubscriptionData:
+    """`with_latest_invoice`: its first payment's state and client secret too, as
+    `subscription_create` answers them."""
     _assert_no_transaction_open()
-    return _subscription(_client().v1.subscriptions.retrieve(subscription_id))
+    params = {"expand": _expand_latest_invoice()} if with_latest_invoice else None
+    return _subscription(_client().v1.subscriptions.retrieve(subscription_id, params=params))
 
 
 @_translate_stripe_errors

@@ -11,15 +11,15 @@ from core.client_ip import client_network_from_request
 from core.errors import NotFoundError
 from core.openapi import errors
 from core.rate_limit import rate_limit_consume
+from finances.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from_request
 from finances.api.purchases import buyer_rate_limit_consume
 from finances.api.serializers import AmountField, HoursField, StudentInfoSerializer
 from finances.models import Subscription
 from finances.selectors.subscriptions import subscription_get_visible, subscription_list_for_user
+from finances.services.subscription_start import subscription_create, subscription_plan_get
 from finances.services.subscriptions import (
     subscription_cancel,
     subscription_change_plan,
-    subscription_create,
-    subscription_plan_get,
     subscription_resume,
 )
 
@@ -121,15 +121,19 @@ class SubscriptionListCreateView(APIView):
         operation_id="subscription_create",
         summary="Subscribe to a monthly plan with a saved card",
         request=SubscriptionCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: SubscriptionCreateOutputSerializer,
+            200: SubscriptionCreateOutputSerializer,
             **errors(
                 400,
                 401,
                 415,
                 429,
                 500,
-                http_409="The student already has a subscription (`subscription_exists`).",
+                http_409="The student already has an open subscription (`subscription_exists`), "
+                "or a request with this `Idempotency-Key` is still being processed "
+                "(`checkout_in_progress`).",
                 http_402="The card was declined (`payment_declined`).",
                 http_502="Stripe rejected the request (`payment_provider_rejected`).",
                 http_503="Stripe unavailable (`payment_provider_unavailable`).",
@@ -143,6 +147,7 @@ class SubscriptionListCreateView(APIView):
         )
         serializer = SubscriptionCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        checkout_key = idempotency_key_from_request(request)
         buyer = request.user if request.user.is_authenticated else None
         student_info = serializer.validated_data.get("student_info") or {}
         plan_id = serializer.validated_data["plan_id"]
@@ -154,10 +159,11 @@ class SubscriptionListCreateView(APIView):
             buyer=buyer,
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),
+            checkout_key=checkout_key,
         )
         return Response(
             _represent(started.subscription, client_secret=started.client_secret),
-            status=status.HTTP_201_CREATED,
+            status=status.HTTP_200_OK if started.replayed else status.HTTP_201_CREATED,
         )
 
 

@@ -115,6 +115,15 @@ class Subscription(models.Model):
             models.UniqueConstraint(
                 fields=["stripe_subscription_id"], name="subscription_stripe_id_unique"
             ),
+            # One open subscription per student: two concurrent "subscribe" requests (a
+            # double click, two tabs, a guardian and the student) can never both reach
+            # Stripe and charge twice. Statuses only move forward, so a row enters this
+            # set only when it is inserted (INCOMPLETE), never by a later webhook.
+            models.UniqueConstraint(
+                fields=["student"],
+                condition=~Q(status__in=["CANCELED", "INCOMPLETE_EXPIRED"]),
+                name="subscription_one_open_per_student",
+            ),
             models.CheckConstraint(
                 condition=Q(
                     status__in=[

@@ -1,234 +1,33 @@
-"""Subscribing, cancelling, resuming and changing plan (issue 12, item 2).
+"""Cancelling, resuming and changing plan (issue 12, item 2); subscribing is in
+`subscription_start`.
 
-Same shape as `purchase_initiate`: a short transaction records our row, Stripe is called
+Same shape as `purchase_initiate`: a short transaction checks our row, Stripe is called
 with no transaction open and a deterministic idempotency key, a short transaction stores
-what Stripe answered. The first invoice is charged by `subscriptions.create` itself with
-the payer's saved card; when it is already paid, its period is granted right away (the
-webhooks that follow find it granted).
+what Stripe answered.
 """
 
 import logging
-from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ApplicationError, PermissionDeniedError
 from finances import stripe_billing
-from finances.errors import PaymentDeclined, PaymentProviderError
 from finances.locks import subscription_lock
-from finances.models import PricingPlan, Subscription
-from finances.services.family_requests import (
-    GuardianApprovalRequired,
-    student_purchase_approval_check,
-)
-from finances.services.purchases import _purchase_parties
-from finances.services.subscription_customers import (
-    pricing_plan_stripe_plan_ensure,
-    stripe_customer_ensure,
-)
-from finances.services.subscription_invoices import invoice_paid_apply
+from finances.models import Subscription
+from finances.services.subscription_customers import pricing_plan_stripe_plan_ensure
+from finances.services.subscription_start import subscription_field_invalid, subscription_plan_get
 from finances.services.subscription_state import (
     subscription_state_apply,
     subscription_status_change_record,
 )
 from finances.stripe_billing_payloads import SubscriptionData
-from finances.stripe_payloads import MalformedStripeObject
 
 logger = logging.getLogger(__name__)
 Status = Subscription.Status
 
 CANCEL_PERMISSION = "finances.cancel_subscription"
-
-
-@dataclass(frozen=True)
-class SubscriptionStart:
-    subscription: Subscription
-    client_secret: str  # empty unless the first payment needs the buyer (3-D Secure)
-
-
-class SubscriptionExists(ApplicationError):
-    default_code = "subscription_exists"
-    default_message = (
-        "This student already has a subscription; change its plan instead of subscribing again."
-    )
-    default_status_code = 409
-
-
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        code="validation_error",
-        message="The request has invalid fields.",
-        fields={field: [message]},
-    )
-
-
-def subscription_plan_get(*, plan_id: int) -> PricingPlan:
-    plan = PricingPlan.objects.filter(pk=plan_id, is_active=True).first()
-    if plan is None:
-        raise _invalid("plan_id", "No active pricing plan has this id.")
-    if plan.plan_type != PricingPlan.PlanType.SUBSCRIPTION:
-        raise _invalid("plan_id", "This plan is a package: buy it at /api/finances/purchase/.")
-    return plan
-
-
-def _guardian_approval_check(*, student: User, payer: User | None, plan: PricingPlan) -> None:
-    """A supervised student's guardians approve their purchases (docs/families.md), and a
-    monthly plan renews by itself, so there is no request for one: the guardian starts it,
-    for the student. The same rules as a package: the strictest active guardian wins."""
-    try:
-        student_purchase_approval_check(student=student, payer=payer, amount_cents=plan.price_cents)
-    except GuardianApprovalRequired as refused:
-        raise GuardianApprovalRequired(
-            "A guardian approves this student's purchases: a monthly plan is started by the "
-            "guardian, for the student (POST /api/finances/subscriptions/ with student_info)."
-        ) from refused
-
-
-def subscription_create(
-    *,
-    plan_id: int,
-    payment_method_id: str,
-    buyer: User | None,
-    student_name: str | None = None,
-    student_email: str | None = None,
-) -> SubscriptionStart:
-    plan = subscription_plan_get(plan_id=plan_id)
-    with transaction.atomic(durable=True):
-        student, purchased_by, guardian_link = _purchase_parties(
-            buyer=buyer, student_name=student_name, student_email=student_email
-        )
-        _guardian_approval_check(student=student, payer=purchased_by, plan=plan)
-        if Subscription.objects.filter(
-            student=student, status__in=[Status.ACTIVE, Status.PAST_DUE]
-        ).exists():
-            raise SubscriptionExists()
-        subscription = Subscription.objects.create(
-            student=student,
-            payer=purchased_by or student,
-            guardian_link=guardian_link,
-            plan=plan,
-            livemode=settings.STRIPE_LIVEMODE,
-        )
-        subscription_status_change_record(
-            subscription, previous="", source="api", actor=buyer, note="Subscription started."
-        )
-    try:
-        customer_id = stripe_customer_ensure(user=subscription.payer)
-        stripe_plan_id = pricing_plan_stripe_plan_ensure(plan=plan)
-        stripe_billing.payment_method_set_default(
-            customer_id=customer_id, payment_method_id=payment_method_id
-        )
-        read_at = timezone.now()
-        data = stripe_billing.subscription_create(
-            customer_id=customer_id,
-            plan_id=stripe_plan_id,
-            metadata={
-                "application": settings.STRIPE_METADATA_APPLICATION,
-                "subscription_id": str(subscription.pk),
-                "plan_id": str(plan.pk),
-                "student_id": str(subscription.student_id),
-            },
-            idempotency_key=f"subscription-create:{subscription.pk}",
-        )
-    except PaymentProviderError as error:
-        # A retryable error may hide a subscription Stripe did create (the answer was
-        # lost): it stays INCOMPLETE for its webhooks or reconciliation to adopt.
-        _mark_not_started(
-            subscription, f"{error.code}: {error.message}", outcome_unknown=error.retryable
-        )
-        raise
-    except MalformedStripeObject as error:
-        _mark_not_started(subscription, f"Unreadable answer from Stripe: {error}")
-        raise PaymentProviderError() from error
-    with transaction.atomic(durable=True):
-        locked = subscription_lock(subscription_id=subscription.pk)
-        locked.stripe_subscription_id = data.id
-        locked.stripe_customer_id = customer_id
-        locked.save(update_fields=["stripe_subscription_id", "stripe_customer_id", "updated_at"])
-        # The state as read now: the `customer.subscription.created` event (made before the
-        # first payment, so often `incomplete`) is older and will not overwrite it.
-        subscription_state_apply(locked, data, state_at=read_at, source="api", actor=buyer)
-        if data.latest_invoice is not None and data.latest_invoice.is_paid:
-            invoice_paid_apply(invoice=data.latest_invoice)
-    locked.refresh_from_db()
-    if _first_payment_declined(data):
-        _abandon_declined(locked)
-        raise PaymentDeclined("The card was declined; try another card.")
-    logger.info(
-        "subscription.created",
-        extra={
-            "subscription_id": str(locked.pk),
-            "stripe_subscription_id": data.id,
-            "status": locked.status,
-            "plan_id": plan.pk,
-            "guest": buyer is None,
-        },
-    )
-    return SubscriptionStart(subscription=locked, client_secret=_client_secret(data))
-
-
-def _first_payment_declined(data: SubscriptionData) -> bool:
-    invoice = data.latest_invoice
-    return (
-        data.status == Status.INCOMPLETE
-        and invoice is not None
-        and not invoice.is_paid
-        and invoice.payment_intent_status == "requires_payment_method"
-    )
-
-
-def _abandon_declined(subscription: Subscription) -> None:
-    """A declined first payment: the subscription is ended at Stripe (nothing was paid,
-    no period granted) so that the buyer starts again with another card."""
-    data = stripe_billing.subscription_cancel_now(
-        subscription_id=subscription.stripe_subscription_id,
-        idempotency_key=f"subscription-declined:{subscription.pk}",
-    )
-    with transaction.atomic(durable=True):
-        locked = subscription_lock(subscription_id=subscription.pk)
-        previous = locked.status
-        locked.failure_reason = "The first payment was declined."
-        locked.ended_at = data.ended_at or timezone.now()
-        locked.stripe_state_at = timezone.now()
-        if not locked.is_final:
-            locked.status = Status.INCOMPLETE_EXPIRED
-        locked.save()
-        if locked.status != previous:
-            subscription_status_change_record(
-                locked, previous=previous, source="api", note=locked.failure_reason
-            )
-
-
-def _client_secret(data: SubscriptionData) -> str:
-    invoice = data.latest_invoice
-    if invoice is None or invoice.is_paid or data.status != Status.INCOMPLETE:
-        return ""
-    if invoice.payment_intent_status not in (None, "requires_action", "requires_confirmation"):
-        return ""
-    return invoice.client_secret or ""
-
-
-def _mark_not_started(subscription: Subscription, reason: str, *, outcome_unknown=False) -> None:
-    with transaction.atomic(durable=True):
-        locked = subscription_lock(subscription_id=subscription.pk)
-        if locked.stripe_subscription_id or locked.status != Status.INCOMPLETE:
-            return
-        locked.failure_reason = reason[:2000]
-        if outcome_unknown:
-            locked.save(update_fields=["failure_reason", "updated_at"])
-            return
-        locked.status = Status.INCOMPLETE_EXPIRED
-        locked.save(update_fields=["status", "failure_reason", "updated_at"])
-        subscription_status_change_record(
-            locked, previous=Status.INCOMPLETE, source="api", note=reason
-        )
-    logger.warning(
-        "subscription.start_failed",
-        extra={"subscription_id": str(subscription.pk), "reason": reason},
-    )
 
 
 def subscription_may_manage(*, subscription: Subscription, user: User) -> bool:
@@ -317,7 +116,7 @@ def subscription_change_plan(
     _require_open(subscription)
     plan = subscription_plan_get(plan_id=plan_id)
     if plan.currency != subscription.plan.currency:
-        raise _invalid("plan_id", "The new plan must be in the same currency.")
+        raise subscription_field_invalid("plan_id", "The new plan must be in the same currency.")
     target = None if plan.pk == subscription.plan_id else plan
     stripe_plan_id = pricing_plan_stripe_plan_ensure(plan=plan)
     data = stripe_billing.subscription_plan_change(

@@ -44,7 +44,7 @@ def test_a_guest_claims_the_account_from_the_emailed_receipt_and_signs_in_again_
     _expect_completed_with(page, "10 h")
 
     receipt = _receipt_for(outbox, email)
-    assert receipt["Subject"] == "Receipt: 10 hours, 10 h"
+    assert receipt["Subject"] == "Receipt: 10 hours, €140.00"
     text = receipt.get_body(("plain",)).get_content()
     claim_url = CLAIM_LINK.search(text).group(1)
     assert claim_url.startswith(f"{storefront_server.base_url}/accounts/claim/#")

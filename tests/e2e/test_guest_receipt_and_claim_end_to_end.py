@@ -57,7 +57,7 @@ def test_a_guest_buys_gets_the_receipt_claims_the_account_and_sees_the_hours(
 
     [receipt] = mail.outbox
     assert receipt.to == ["ana@example.com"]
-    assert receipt.subject == "Recibo: Pacote 10 horas, 10 h"
+    assert receipt.subject == "Recibo: Pacote 10 horas, 140,00 €"
     assert "140,00\u00a0€" in receipt.body
     claim_url = re.search(r"(http://\S+/accounts/claim/#\S+)", receipt.body).group(1)
 

@@ -34,7 +34,7 @@ from finances.services.consumption import lesson_consumption_record
 from finances.services.family_links import family_invitation_create, family_invitation_token
 from finances.services.family_requests import purchase_request_create
 from finances.services.purchases import client_secret_hash
-from finances.services.subscriptions import subscription_create
+from finances.services.subscription_start import subscription_create
 from tests.factories import (
     GuardianStudentLinkFactory,
     PricingPlanFactory,

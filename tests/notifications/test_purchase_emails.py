@@ -78,7 +78,7 @@ def test_a_guests_receipt_names_plan_hours_expiry_amount_transaction_and_the_cla
 
     assert receipt.recipient_email == "ana@example.com"
     assert receipt.language == "en"
-    assert subject == "Receipt: Pacote 10 horas, 10 h"
+    assert subject == "Receipt: Pacote 10 horas, €140.00"
     for body in (text, html):
         assert "Hello Ana Silva" in body
         assert "Pacote 10 horas" in body
@@ -97,7 +97,7 @@ def test_the_receipt_speaks_portuguese_to_a_portuguese_buyer():
 
     subject, text, html = rendered(the_only(PURCHASE_COMPLETED))
 
-    assert subject == "Recibo: Pacote 10 horas, 10 h"
+    assert subject == "Recibo: Pacote 10 horas, 140,00 €"
     for body in (text, html):
         assert "Olá Ana Silva" in body
         assert "17 de abril de 2025" in body

@@ -94,7 +94,7 @@ def test_with_the_permission_staff_cancel_at_period_end_and_resume_and_are_recor
 
 
 def test_staff_with_the_reconcile_permission_grant_a_missed_renewal_from_the_admin(localstripe):
-    from finances.services.subscriptions import subscription_create
+    from finances.services.subscription_start import subscription_create
     from tests.support.subscriptions import renew
 
     plan = SubscriptionPlanFactory(slug="admin-reconcile")

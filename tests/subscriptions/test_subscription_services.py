@@ -13,13 +13,18 @@ from django.utils import timezone
 
 from finances.errors import PaymentProviderUnavailable
 from finances.models import HoursLedgerEntry, StripeCustomer, Subscription, SubscriptionPeriod
+from finances.services.purchases import CheckoutInProgress
 from finances.services.subscription_customers import (
     pricing_plan_stripe_plan_ensure,
     stripe_customer_ensure,
 )
 from finances.services.subscription_invoices import invoice_paid_apply, invoice_payment_failed_apply
 from finances.services.subscription_reconciliation import subscriptions_reconcile
-from finances.services.subscriptions import subscription_create
+from finances.services.subscription_start import (
+    SubscriptionExists,
+    subscription_create,
+    subscription_id_for_checkout_key,
+)
 from finances.stripe_billing_payloads import invoice_parse
 from notifications.models import Notification
 from notifications.services import notification_send
@@ -107,6 +112,68 @@ def test_a_create_whose_answer_was_lost_is_adopted_by_reconciliation(localstripe
     assert subscription.stripe_subscription_id.startswith("sub_")
     assert subscription.status == "ACTIVE"
     assert SubscriptionPeriod.objects.filter(subscription=subscription).count() == 1
+    assert HoursLedgerEntry.objects.filter(student=student).count() == 1
+
+
+def test_a_repeated_request_while_the_first_is_still_at_stripe_answers_checkout_in_progress():
+    plan = SubscriptionPlanFactory(slug="in-flight")
+    student = UserFactory()
+    in_flight = subscription_record(
+        plan=plan,
+        student=student,
+        status="INCOMPLETE",
+        stripe_subscription_id=None,
+        id=subscription_id_for_checkout_key(
+            checkout_key="page-attempt-0001", plan_id=plan.pk, buyer=student, student_email=None
+        ),
+    )
+
+    with pytest.raises(CheckoutInProgress):
+        subscription_create(
+            plan_id=plan.pk,
+            payment_method_id="pm_card_visa",
+            buyer=student,
+            checkout_key="page-attempt-0001",
+        )
+
+    assert list(Subscription.objects.values_list("pk", flat=True)) == [in_flight.pk]
+
+
+def test_after_a_lost_answer_the_same_key_answers_503_a_new_key_409_until_it_is_adopted(
+    localstripe, monkeypatch
+):
+    from finances import stripe_billing
+
+    plan = SubscriptionPlanFactory(slug="lost-then-retried")
+    student = UserFactory()
+    real_create = stripe_billing.subscription_create
+
+    def create_then_lose_the_answer(**kwargs):
+        real_create(**kwargs)
+        raise PaymentProviderUnavailable()
+
+    def attempt(key):
+        return subscription_create(
+            plan_id=plan.pk, payment_method_id="pm_card_visa", buyer=student, checkout_key=key
+        )
+
+    monkeypatch.setattr(stripe_billing, "subscription_create", create_then_lose_the_answer)
+    with pytest.raises(PaymentProviderUnavailable):
+        attempt("lost-answer-0001")
+    monkeypatch.undo()
+
+    # Stripe did start it: neither a retry nor a new attempt may start a second one.
+    with pytest.raises(PaymentProviderUnavailable):
+        attempt("lost-answer-0001")
+    with pytest.raises(SubscriptionExists):
+        attempt("new-attempt-0001")
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        subscriptions_reconcile()
+    replayed = attempt("lost-answer-0001")
+
+    assert replayed.replayed
+    assert replayed.subscription.status == "ACTIVE"
+    assert Subscription.objects.count() == 1
     assert HoursLedgerEntry.objects.filter(student=student).count() == 1
 
 

@@ -251,3 +251,108 @@ def test_subscribing_counts_against_the_purchase_rate_limits(localstripe, plan, 
         answers = [subscribe(APIClient(), plan).status_code for _ in range(3)]
 
     assert answers == [400, 400, 429]
+
+
+def stripe_subscriptions_of(localstripe, subscription) -> list[str]:
+    listed = localstripe.client.v1.subscriptions.list(
+        params={"customer": subscription.stripe_customer_id, "status": "all"}
+    )
+    return [item.id for item in listed.data]
+
+
+def subscribe_with_key(client, plan, key, payment_method_id="pm_card_visa", **body):
+    return client.post(
+        SUBSCRIPTIONS_URL,
+        {"plan_id": plan.pk, "payment_method_id": payment_method_id, **body},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def test_a_repeated_subscribe_with_the_same_idempotency_key_answers_the_first_subscription(
+    localstripe, plan
+):
+    student = UserFactory()
+    client = signed_in(student)
+
+    first = subscribe_with_key(client, plan, "double-click-0001")
+    again = subscribe_with_key(client, plan, "double-click-0001")
+
+    assert (first.status_code, again.status_code) == (201, 200), again.json()
+    assert again.json()["subscription_id"] == first.json()["subscription_id"]
+    assert again.json()["status"] == "ACTIVE"
+    subscription = Subscription.objects.get()
+    assert stripe_subscriptions_of(localstripe, subscription) == [
+        subscription.stripe_subscription_id
+    ]
+    assert credited_minutes(student) == [900]
+
+
+def test_a_guests_repeated_subscribe_with_the_same_key_keeps_one_guest_and_one_subscription(
+    localstripe, plan
+):
+    info = {"student_info": {"name": "Ana Silva", "email": "ana@example.com"}}
+
+    first = subscribe_with_key(APIClient(), plan, "guest-attempt-0001", **info)
+    again = subscribe_with_key(APIClient(), plan, "guest-attempt-0001", **info)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["subscription_id"] == first.json()["subscription_id"]
+    assert User.objects.filter(email="ana@example.com").count() == 1
+    assert Subscription.objects.count() == 1
+
+
+def test_a_repeated_declined_subscribe_answers_402_again_and_calls_stripe_once(localstripe, plan):
+    student = UserFactory()
+    declining = card(localstripe, "4000000000000341")
+
+    first = subscribe_with_key(signed_in(student), plan, "declined-try-0001", declining)
+    again = subscribe_with_key(signed_in(student), plan, "declined-try-0001", declining)
+
+    assert (first.status_code, again.status_code) == (402, 402)
+    assert again.json()["error"]["code"] == "payment_declined"
+    subscription = Subscription.objects.get()
+    assert subscription.status == Status.INCOMPLETE_EXPIRED
+    assert stripe_subscriptions_of(localstripe, subscription) == [
+        subscription.stripe_subscription_id
+    ]
+    # A new attempt (a new key) with another card starts a new subscription.
+    assert subscribe_with_key(signed_in(student), plan, "declined-try-0002").status_code == 201
+
+
+def test_a_student_waiting_for_3d_secure_cannot_start_a_second_subscription(localstripe, plan):
+    student = UserFactory()
+    waiting = subscribe_with_key(
+        signed_in(student), plan, "first-tab-000001", card(localstripe, THREE_D_SECURE_CARD)
+    )
+    assert waiting.status_code == 201
+    assert waiting.json()["status"] == "INCOMPLETE"
+
+    second_tab = subscribe_with_key(signed_in(student), plan, "second-tab-00001")
+
+    assert second_tab.status_code == 409
+    assert second_tab.json()["error"]["code"] == "subscription_exists"
+    subscription = Subscription.objects.get()
+    assert stripe_subscriptions_of(localstripe, subscription) == [
+        subscription.stripe_subscription_id
+    ]
+
+
+def test_a_repeated_3d_secure_subscribe_answers_the_same_client_secret(localstripe, plan):
+    client = signed_in(UserFactory())
+    three_d_secure = card(localstripe, THREE_D_SECURE_CARD)
+
+    first = subscribe_with_key(client, plan, "three-d-secure-01", three_d_secure)
+    again = subscribe_with_key(client, plan, "three-d-secure-01", three_d_secure)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["client_secret"]
+    assert again.json()["client_secret"] == first.json()["client_secret"]
+
+
+def test_an_idempotency_key_that_is_not_a_key_gets_400(plan):
+    response = subscribe_with_key(signed_in(UserFactory()), plan, "short")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["Idempotency-Key"]
+    assert not Subscription.objects.exists()
