@@ -73,10 +73,11 @@ class PurchaseInitiateView(APIView):
         buyer = request.user if request.user.is_authenticated else None
         student_info = serializer.validated_data.get("student_info") or {}
         plan_id = serializer.validated_data["plan_id"]
-        pricing_plan_for_purchase(plan_id=plan_id)
+        plan = pricing_plan_for_purchase(plan_id=plan_id)
         buyer_rate_limit_consume(buyer=buyer, student_info=student_info)
         initiation = purchase_initiate(
             plan_id=plan_id,
+            plan=plan,
             buyer=buyer,
             student_name=student_info.get("name"),
             student_email=student_info.get("email"),

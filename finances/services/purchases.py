@@ -147,13 +147,17 @@ def purchase_initiate(
     language: str = "",
     payment_method_id: str | None = None,
     checkout_key: str | None = None,
+    plan: PricingPlan | None = None,
 ) -> PurchaseInitiation:
     """Starts a purchase. With `payment_method_id` (a card from Stripe.js) the
     PaymentIntent is confirmed here too; with `checkout_key` a repeated request answers
     what the first one did instead of starting a second purchase. `language`: the
     request's (en, pt-pt); the buyer's emails are written in it (a new guest's, a signed-in
-    buyer's; an existing account named by a guest checkout keeps its own)."""
-    plan = pricing_plan_for_purchase(plan_id=plan_id)
+    buyer's; an existing account named by a guest checkout keeps its own). `plan`: the
+    plan `pricing_plan_for_purchase` already returned for `plan_id` (the view reads it
+    before the rate limit), so that it is not read twice."""
+    if plan is None or plan.pk != plan_id:
+        plan = pricing_plan_for_purchase(plan_id=plan_id)
     purchase_id = (
         purchase_id_for_checkout_key(
             checkout_key=checkout_key, plan_id=plan.pk, buyer=buyer, student_email=student_email

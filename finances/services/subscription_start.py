@@ -10,6 +10,7 @@ webhooks that follow find it granted).
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 Status = Subscription.Status
 
 
+@dataclass(frozen=True)
 class SubscriptionStart:
     subscription: Subscription
     client_secret: str  # empty unless the first payment needs the buyer (3-D Secure)
