@@ -22,6 +22,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
+from core.prepared_statements import prepared_fetchone
 from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -118,9 +119,7 @@ def _notification_insert_and_enqueue(notification: Notification) -> bool:
 
 def _notification_insert_run(notification: Notification, sql: str, parameters: list) -> bool:
     """Runs an INSERT … RETURNING id of the message; False when it was already recorded."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, parameters)
-        row = cursor.fetchone()
+    row = prepared_fetchone(sql, parameters)
     if row is None:
         return False
     notification.pk = row[0]

@@ -31,11 +31,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
+from core.prepared_statements import prepared_fetchone
 from finances.models import (
     Dispute,
     HoursLedgerEntry,
@@ -187,21 +187,10 @@ def package_purchase_complete(
         "count_retry": int(event_finish.count_retry) if event_finish else 0,
         "duration_ms": (time.perf_counter() - event_finish.started) * 1000 if event_finish else 0.0,
     }
-    row = _execute_prepared(_COMPLETE_SQL, parameters)
+    row = prepared_fetchone(_COMPLETE_SQL, parameters)
     if row is None:
         return None
     return _completion_from_row(row, event_finish=event_finish, now=now)
-
-
-def _execute_prepared(sql: str, parameters: dict):
-    """Runs the statement as a server-side prepared statement (psycopg's own cursor, with
-    server-side binding), so PostgreSQL parses and plans this five-part statement once
-    per connection instead of on every payment; Django's cursors bind client-side and
-    would send it as new text each time. Errors are Django's, as from any cursor."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, parameters, prepare=True)
-        return cursor.fetchone()
 
 
 def _completion_from_row(row, *, event_finish: EventFinish | None, now) -> PackageCompletion:

@@ -9,6 +9,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.prepared_statements import prepared_fetchone
 from finances.errors import WebhookPayloadInvalid
 from finances.models import WebhookEventLog
 from finances.stripe_payloads import EventEnvelope
@@ -108,9 +109,8 @@ def _record_with_upsert(values: dict, *, count_delivery: bool) -> tuple[WebhookE
     sql = _UPSERT_SQL if in_transaction or not count_delivery else _UPSERT_RELAXED_SQL
     # Inside a caller's transaction (tests), a refused row must not abort it.
     savepoint = transaction.atomic() if in_transaction else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
-        cursor.execute(sql, [*parameters, 1 if count_delivery else 0])
-        row_id, status, inserted = cursor.fetchone()
+    with savepoint:
+        row_id, status, inserted = prepared_fetchone(sql, [*parameters, 1 if count_delivery else 0])
     event_log = WebhookEventLog(pk=row_id, status=status, stripe_event_id=values["stripe_event_id"])
     return event_log, inserted
 
