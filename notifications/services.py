@@ -8,6 +8,7 @@ backoff and retried by the `notifications_retry` schedule. A SENT row is never s
 again, so a job run twice (a retry, a resubmit from the admin) sends once.
 """
 
+import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -127,13 +128,11 @@ def _notification_insert_run(notification: Notification, sql: str, parameters: l
     return True
 
 
-def _notification_insert_sql(notification: Notification) -> tuple[str, list]:
-    fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
+@functools.cache
+def _notification_insert_text() -> tuple[str, tuple]:
+    """The message's INSERT (its text depends only on the model) and the fields it writes."""
+    fields = tuple(field for field in Notification._meta.concrete_fields if not field.primary_key)
     quote = connection.ops.quote_name
-    values = [
-        field.get_db_prep_save(field.pre_save(notification, add=True), connection)
-        for field in fields
-    ]
     sql = (
         # Names from the model's metadata; every value is a parameter.
         f"INSERT INTO {quote(Notification._meta.db_table)} "  # noqa: S608
@@ -142,6 +141,15 @@ def _notification_insert_sql(notification: Notification) -> tuple[str, list]:
         f"ON CONFLICT ({', '.join(quote(name) for name in UNIQUE_KEY_COLUMNS)}) DO NOTHING "
         f"RETURNING {quote(Notification._meta.pk.column)}"
     )
+    return sql, fields
+
+
+def _notification_insert_sql(notification: Notification) -> tuple[str, list]:
+    sql, fields = _notification_insert_text()
+    values = [
+        field.get_db_prep_save(field.pre_save(notification, add=True), connection)
+        for field in fields
+    ]
     return sql, values
 
 
