@@ -33,6 +33,4 @@ def prepared_fetchone(sql: str, parameters):
         if connection.queries_logged:
             # Seen like any other statement by Django's query log (DEBUG, the debug
             # toolbar, CaptureQueriesContext), with its SQL text as prepared.
-            connection.queries_log.append(
-                {"sql": sql, "time": f"{time.monotonic() - started:.3f}"}
-            )
+            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})

@@ -34,9 +34,9 @@ from finances.services.family_requests import (
     student_purchase_approval_check,
 )
 from finances.services.purchases import (
-    CHECKOUT_KEY_NAMESPACE,
     CheckoutInProgress,
     _purchase_parties,
+    purchase_id_for_checkout_key,
 )
 from finances.services.subscription_customers import (
     pricing_plan_stripe_plan_ensure,
@@ -121,20 +121,16 @@ def _guardian_approval_check(*, student: User, payer: User | None, plan: Pricing
 def subscription_id_for_checkout_key(
     *, checkout_key: str, plan_id: int, buyer: User | None, student_email: str | None
 ) -> uuid.UUID:
-    """The subscription id one checkout attempt gets, as for a package
-    (`purchase_id_for_checkout_key`): the same key from the same buyer for the same plan
-    names the same row, so a double submit or a network retry never starts a second
-    subscription; the primary key makes that unique in the database."""
-    identity = ":".join(
-        [
-            "subscription",
-            checkout_key,
-            str(plan_id),
-            str(buyer.pk) if buyer else "",
-            (student_email or "").lower(),
-        ]
+    """The subscription id one checkout attempt gets, as a package's
+    (`purchase_id_for_checkout_key`, in its own name space): the same key from the same
+    buyer for the same plan names the same row, so a double submit or a network retry
+    never starts a second subscription; the primary key makes that unique."""
+    return purchase_id_for_checkout_key(
+        checkout_key=f"subscription:{checkout_key}",
+        plan_id=plan_id,
+        buyer=buyer,
+        student_email=student_email,
     )
-    return uuid.uuid5(CHECKOUT_KEY_NAMESPACE, identity)
 
 
 def _names_constraint(error: IntegrityError, name: str, column: str) -> bool:

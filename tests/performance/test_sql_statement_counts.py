@@ -143,3 +143,18 @@ def test_a_guest_purchase_initiation_costs_at_most_twelve_round_trips(localstrip
     # Stripe call) the PaymentIntent id's UPDATE.
     print(counted)
     assert counted.count <= 12, counted
+
+
+def test_a_guest_initiation_through_the_api_reads_its_plan_once(client, localstripe):
+    plan = PricingPlanFactory()
+    body = {"plan_id": plan.pk, "student_info": {"name": "Ana", "email": "ana@example.com"}}
+
+    counted = _round_trips(
+        lambda: client.post(
+            "/api/finances/purchase/initiate/", body, content_type="application/json"
+        )
+    )
+
+    plan_reads = [s for s in counted.statements if s.startswith('SELECT "finances_pricingplan"')]
+    assert len(plan_reads) == 1, counted
+    assert counted.count <= 12, counted
