@@ -13,6 +13,7 @@ from notifications.services import notification_enqueue
 FAMILY_INVITATION = "family_invitation"
 PURCHASE_REQUEST_CREATED = "purchase_request_created"
 PURCHASE_REQUEST_DECLINED = "purchase_request_declined"
+PURCHASE_REQUEST_EXPIRED = "purchase_request_expired"
 PURCHASE_REQUEST_PAID = "purchase_request_paid"
 
 
@@ -69,6 +70,21 @@ def purchase_request_declined_notify(*, purchase_request: PurchaseRequest) -> No
         context={
             **_request_context(purchase_request),
             "decline_message": purchase_request.decline_message,
+        },
+    )
+
+
+def purchase_request_expired_notify(*, purchase_request: PurchaseRequest) -> None:
+    """The student learns that nobody answered in time, with the plan's checkout page,
+    where they may ask again."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    notification_enqueue(
+        kind=PURCHASE_REQUEST_EXPIRED,
+        object_key=f"purchase_request:{purchase_request.pk}",
+        recipient=purchase_request.student.email,
+        context={
+            **_request_context(purchase_request),
+            "ask_again_url": f"{base}/checkout/{purchase_request.plan.slug}/",
         },
     )
 

@@ -18,6 +18,7 @@ from finances.selectors.families import guardian_spending_this_month_cents
 from finances.services.family_notifications import (
     purchase_request_created_notify,
     purchase_request_declined_notify,
+    purchase_request_expired_notify,
 )
 from finances.units import cents_to_amount_string
 
@@ -175,6 +176,7 @@ def _expire_overdue(queryset, *, now: datetime) -> list:
         request = purchase_request_lock(request_id=request_id)
         if request.status == Status.PENDING and request.expires_at <= now:
             _close(request, status=Status.EXPIRED, actor=None, now=now)
+            purchase_request_expired_notify(purchase_request=request)
             expired.append(request.pk)
     return expired
 

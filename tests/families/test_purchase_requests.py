@@ -142,6 +142,8 @@ def test_an_overdue_request_is_expired_lazily_when_someone_acts_on_it():
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "purchase_request_expired"
     assert PurchaseRequest.objects.get(pk=request_id).status == Status.EXPIRED
+    told = Notification.objects.filter(kind="purchase_request_expired")
+    assert list(told.values_list("recipient_email", flat=True)) == [family.student.email]
 
 
 def test_an_expired_request_does_not_stop_asking_again():
