@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts.emails import email_normalize
 from accounts.models import GuardianStudentLink, TeacherStudentAssignment, User
-from core.errors import ApplicationError, ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError, field_invalid
 
 
 def user_create(
@@ -54,14 +54,6 @@ def guardian_link_create(
     )
 
 
-def _assignment_invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        code="validation_error",
-        message="The request has invalid fields.",
-        fields={field: [message]},
-    )
-
-
 def teacher_student_assignment_create(
     *, teacher_id: int, student_id: int, created_by: User | None
 ) -> TeacherStudentAssignment:
@@ -69,12 +61,12 @@ def teacher_student_assignment_create(
     view or admin). A staff account is never a student: staff record for anyone already."""
     teacher = User.objects.filter(pk=teacher_id).first()
     if teacher is None or not teacher.is_teacher or not teacher.is_active:
-        raise _assignment_invalid("teacher_id", "No active teacher has this id.")
+        raise field_invalid("teacher_id", "No active teacher has this id.")
     student = User.objects.filter(pk=student_id).first()
     if student is None or student.is_staff:
-        raise _assignment_invalid("student_id", "No student has this id.")
+        raise field_invalid("student_id", "No student has this id.")
     if student.pk == teacher.pk:
-        raise _assignment_invalid("student_id", "A teacher is not their own student.")
+        raise field_invalid("student_id", "A teacher is not their own student.")
     try:
         with transaction.atomic():
             return TeacherStudentAssignment.objects.create(

@@ -61,6 +61,15 @@ class RateLimitExceeded(ApplicationError):
         super().__init__(message, headers={"Retry-After": str(retry_after_seconds)})
 
 
+def field_invalid(field: str, message: str) -> ApplicationError:
+    """The validation error of one input field, as the API answers it (400)."""
+    return ApplicationError(
+        code="validation_error",
+        message="The request has invalid fields.",
+        fields={field: [message]},
+    )
+
+
 def error_body(*, code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields:

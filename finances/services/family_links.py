@@ -15,7 +15,13 @@ from django.utils import timezone
 from accounts.emails import email_normalize
 from accounts.models import FamilyInvitation, GuardianStudentLink, User
 from accounts.services import user_create
-from core.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
+from core.errors import (
+    ApplicationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    field_invalid,
+)
 from finances.models import PurchaseRequest
 from finances.services.family_notifications import family_invitation_notify
 from finances.services.family_requests import purchase_requests_close_for_link
@@ -24,14 +30,6 @@ logger = logging.getLogger(__name__)
 Direction = FamilyInvitation.Direction
 ApprovalMode = GuardianStudentLink.ApprovalMode
 TOKEN_SALT = "finances.family-invitation"
-
-
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        code="validation_error",
-        message="The request has invalid fields.",
-        fields={field: [message]},
-    )
 
 
 def family_invitation_token(*, invitation: FamilyInvitation) -> str:
@@ -55,7 +53,7 @@ def family_invitation_create(
     if inviter.is_guest:
         raise PermissionDeniedError("A guest account cannot invite anyone.")
     if email == inviter.email:
-        raise _invalid("email", "You cannot invite yourself.")
+        raise field_invalid("email", "You cannot invite yourself.")
     now = timezone.now()
     with transaction.atomic(durable=True):
         invitation = FamilyInvitation.objects.create(
@@ -92,11 +90,13 @@ def _account_for_new_user(*, email: str, name: str | None, password: str | None)
             code="account_exists",
         )
     if not name or not password:
-        raise _invalid("password", "Sign in, or give a name and a password to create an account.")
+        raise field_invalid(
+            "password", "Sign in, or give a name and a password to create an account."
+        )
     try:
         validate_password(password, user=User(email=email, name=name))
     except ValidationError as error:
-        raise _invalid("password", " ".join(error.messages)) from error
+        raise field_invalid("password", " ".join(error.messages)) from error
     try:
         with transaction.atomic():
             return user_create(email=email, name=name, password=password)
@@ -225,11 +225,11 @@ def guardian_link_rules_set(
 ) -> GuardianStudentLink:
     """The guardian of an active link sets when the student must ask, and the cap."""
     if approval_mode == ApprovalMode.ASK_ABOVE_AMOUNT and approval_threshold_cents is None:
-        raise _invalid("approval_threshold", "Give the amount above which the student asks.")
+        raise field_invalid("approval_threshold", "Give the amount above which the student asks.")
     if approval_mode != ApprovalMode.ASK_ABOVE_AMOUNT:
         approval_threshold_cents = None
     if monthly_cap_cents is not None and monthly_cap_cents <= 0:
-        raise _invalid("monthly_cap", "A monthly cap is a positive amount (or none).")
+        raise field_invalid("monthly_cap", "A monthly cap is a positive amount (or none).")
     with transaction.atomic(durable=True):
         link = _link_of_party(link_id=link_id, user=user)
         if link.ended_at is not None:

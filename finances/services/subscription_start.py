@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from core.errors import ApplicationError
+from core.errors import ApplicationError, field_invalid
 from finances import stripe_billing
 from finances.errors import (
     IdempotencyConflict,
@@ -86,22 +86,12 @@ _PROVIDER_ERRORS_BY_CODE = {
 }
 
 
-def subscription_field_invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        code="validation_error",
-        message="The request has invalid fields.",
-        fields={field: [message]},
-    )
-
-
 def subscription_plan_get(*, plan_id: int) -> PricingPlan:
     plan = PricingPlan.objects.filter(pk=plan_id, is_active=True).first()
     if plan is None:
-        raise subscription_field_invalid("plan_id", "No active pricing plan has this id.")
+        raise field_invalid("plan_id", "No active pricing plan has this id.")
     if plan.plan_type != PricingPlan.PlanType.SUBSCRIPTION:
-        raise subscription_field_invalid(
-            "plan_id", "This plan is a package: buy it at /api/finances/purchase/."
-        )
+        raise field_invalid("plan_id", "This plan is a package: buy it at /api/finances/purchase/.")
     return plan
 
 

@@ -12,12 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from core.errors import ApplicationError, PermissionDeniedError
+from core.errors import ApplicationError, PermissionDeniedError, field_invalid
 from finances import stripe_billing
 from finances.locks import subscription_lock
 from finances.models import Subscription
 from finances.services.subscription_customers import pricing_plan_stripe_plan_ensure
-from finances.services.subscription_start import subscription_field_invalid, subscription_plan_get
+from finances.services.subscription_start import subscription_plan_get
 from finances.services.subscription_state import (
     subscription_state_apply,
     subscription_status_change_record,
@@ -116,7 +116,7 @@ def subscription_change_plan(
     _require_open(subscription)
     plan = subscription_plan_get(plan_id=plan_id)
     if plan.currency != subscription.plan.currency:
-        raise subscription_field_invalid("plan_id", "The new plan must be in the same currency.")
+        raise field_invalid("plan_id", "The new plan must be in the same currency.")
     target = None if plan.pk == subscription.plan_id else plan
     stripe_plan_id = pricing_plan_stripe_plan_ensure(plan=plan)
     data = stripe_billing.subscription_plan_change(
