@@ -185,15 +185,13 @@ def subscription_create(
             student_name=student_name,
             student_email=student_email,
         )
-    except (IntegrityError, SubscriptionExists) as error:
-        # A concurrent request with the same key may have inserted it first (the open
-        # subscription found, or the key's primary key taken): that is a repeat.
+    except IntegrityError as error:
+        # A request with the same key may have inserted it first (its primary key, or the
+        # student's open subscription, taken): that is a repeat.
         existing = Subscription.objects.filter(pk=subscription_id).first() if checkout_key else None
         if existing is not None:
             return _subscription_start_replay(subscription=existing)
-        if isinstance(error, IntegrityError) and _names_constraint(
-            error, _ONE_OPEN_PER_STUDENT, "student_id"
-        ):
+        if _names_constraint(error, _ONE_OPEN_PER_STUDENT, "student_id"):
             raise SubscriptionExists() from error
         raise
     try:
@@ -264,12 +262,8 @@ def _subscription_row_create(
             buyer=buyer, student_name=student_name, student_email=student_email
         )
         _guardian_approval_check(student=student, payer=purchased_by, plan=plan)
-        if (
-            Subscription.objects.filter(student=student)
-            .exclude(status__in=Subscription.FINAL_STATUSES)
-            .exists()
-        ):
-            raise SubscriptionExists()
+        # An open subscription of the student's refuses the INSERT (the unique index
+        # subscription_one_open_per_student), sequential or concurrent alike.
         subscription = Subscription.objects.create(
             id=subscription_id,
             student=student,
