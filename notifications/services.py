@@ -98,24 +98,28 @@ def _notification_insert_and_enqueue(notification: Notification) -> bool:
         group="notifications",
         broker=capture,
     )
-    insert_sql, values = _notification_insert_sql(notification)
-    queue = OrmQ._meta
-    quote = connection.ops.quote_name
-    sql = (
-        # Names from the models' metadata; every value is a parameter.
-        f"WITH inserted AS ({insert_sql}) "  # noqa: S608
-        f"INSERT INTO {quote(queue.db_table)} "
-        f"({quote('key')}, {quote('payload')}, {quote('lock')}) "
-        "SELECT %s, %s, %s FROM inserted RETURNING (SELECT id FROM inserted)"
-    )
-    lock_field = queue.get_field("lock")
+    _, values = _notification_insert_sql(notification)
     parameters = [
         *values,
         capture.list_key,
         capture.package,
-        lock_field.get_db_prep_save(timezone.now(), connection),
+        OrmQ._meta.get_field("lock").get_db_prep_save(timezone.now(), connection),
     ]
-    return _notification_insert_run(notification, sql, parameters)
+    return _notification_insert_run(notification, _notification_and_job_text(), parameters)
+
+
+@functools.cache
+def _notification_and_job_text() -> str:
+    """The message's INSERT with its job's, in one statement (text from the models only)."""
+    insert_sql, _ = _notification_insert_text()
+    quote = connection.ops.quote_name
+    return (
+        # Names from the models' metadata; every value is a parameter.
+        f"WITH inserted AS ({insert_sql}) "  # noqa: S608
+        f"INSERT INTO {quote(OrmQ._meta.db_table)} "
+        f"({quote('key')}, {quote('payload')}, {quote('lock')}) "
+        "SELECT %s, %s, %s FROM inserted RETURNING (SELECT id FROM inserted)"
+    )
 
 
 def _notification_insert_run(notification: Notification, sql: str, parameters: list) -> bool:
